@@ -1,0 +1,53 @@
+# favor — two commands for a fresh machine: `make demo` and `make test`.
+# Every target runs `setup` first; setup is idempotent (a stamp records the
+# installed lock, apt packages are installed only when missing).
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+FAVOR := $(VENV)/bin/favor
+STAMP := $(VENV)/.favor-setup-stamp
+APT_PACKAGES := ffmpeg espeak-ng
+APT_BINARIES := ffmpeg ffprobe espeak-ng
+DEMO_DIR ?= .favor/demo
+PYTEST_FLAGS ?=
+
+.PHONY: setup demo test test-all bench lock clean-demo
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@missing=""; for b in $(APT_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing apt packages ($(APT_PACKAGES)): missing$$missing"; \
+	  sudo_cmd=""; [ "$$(id -u)" = 0 ] || sudo_cmd="sudo"; \
+	  $$sudo_cmd apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo_cmd apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+	@test -x $(PY) || python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
+	@echo "setup: installing torch==2.13.0 (CPU build) first, then the locked set"
+	$(PIP) install -q --disable-pip-version-check torch==2.13.0
+	$(PIP) install -q --disable-pip-version-check -r requirements.lock
+	$(PIP) install -q --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+demo: setup
+	$(FAVOR) demo --workdir $(DEMO_DIR)
+
+# The fast suite; `slow` tests run in test-all. pytest exit 5 (nothing collected) is a failure.
+test: setup
+	$(PY) -m pytest -m "not slow" -q $(PYTEST_FLAGS)
+
+test-all: setup
+	$(PY) -m pytest -q $(PYTEST_FLAGS)
+
+bench: setup
+	$(FAVOR) bench decode
+	$(FAVOR) bench model --preset demo
+
+# Regenerate the lock from the current environment (after changing pyproject.toml).
+lock:
+	$(PIP) freeze --exclude-editable --disable-pip-version-check | sed -e 's/^torch==2.13.0+cpu$$/torch==2.13.0/' > requirements.lock
+
+clean-demo:
+	rm -rf $(DEMO_DIR)

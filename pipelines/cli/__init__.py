@@ -1,0 +1,1 @@
+"""The `favor` command line: one module per subcommand, wired in main.py."""

@@ -1,0 +1,69 @@
+"""`favor bench <name>`: benchmarks, each measured against a baseline in the same process.
+
+A benchmark is a module in favor_ops/bench/ with one entry in BENCHMARKS:
+
+    name -> (module path, function name, one-line help)
+
+The function takes the parsed argparse namespace (the common options below)
+and returns a JSON-able dict; its "report" key is the human-readable text
+(printed by default; `--json` prints the dict without it). Modules are
+imported only when their benchmark runs, so heavy imports stay out of
+`favor --help`. Adding `model`, `index`, `search` or `qa` is one module and
+one line here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+
+BENCHMARKS: dict[str, tuple[str, str, str]] = {
+    "decode": (
+        "favor_ops.bench.decode_bench",
+        "run_from_args",
+        "decode throughput (frames @2 FPS 224x224 + 16 kHz audio) vs plain `ffmpeg -vf fps=2,scale=224:224`, "
+        "and peak memory",
+    ),
+}
+
+DEFAULT_SECONDS = 30.0
+DEFAULT_REPEATS = 3
+
+
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--file", default=None, help="input media (any fsspec URI); default: generate a test file")
+    parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, help="length of a generated test input")
+    parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS, help="best of N runs for each side")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("bench", help="run a benchmark against an in-process baseline")
+    bench_sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK")
+    for name, (_module, _function, help_text) in BENCHMARKS.items():
+        sub = bench_sub.add_parser(name, help=help_text, description=help_text)
+        _add_common_options(sub)
+        sub.set_defaults(handler=run_benchmark)
+    parser.set_defaults(handler=lambda args: _usage(parser))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    if args.repeats < 1:
+        raise ValueError("--repeats must be >= 1")
+    if args.seconds <= 0:
+        raise ValueError("--seconds must be positive")
+    module_path, function_name, _help = BENCHMARKS[args.benchmark]
+    function = getattr(importlib.import_module(module_path), function_name)
+    result = dict(function(args))
+    report = result.pop("report", None)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(report if report is not None else json.dumps(result, indent=2, default=str))
+    return 0

@@ -1,0 +1,1 @@
+"""The Beam indexing job: catalog -> decode -> encode (RunInference) -> window tokens -> store."""

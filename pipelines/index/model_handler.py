@@ -1,0 +1,104 @@
+"""RunInference ModelHandler: MediaChunks in, encoded WindowRows out.
+
+The handler owns loading (once per worker process, through RunInference's
+shared model handle) and batching: the frames of every chunk in a batch go
+through the visual encoder together; speech and the causal Q-Former run per
+chunk. A chunk that fails becomes a Failure result instead of failing the
+batch; an out-of-memory batch is retried at half size before its chunks are
+dead-lettered.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from pipelines.index.elements import Failure, MediaChunk, WindowRows
+
+METRICS_NAMESPACE = "favor.index"
+MODEL_LOAD_LOG_ENV = "FAVOR_MODEL_LOAD_LOG"  # tests: a file that gets one line per model load
+
+
+def _is_out_of_memory(err: BaseException) -> bool:
+    import torch
+
+    return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
+
+
+class FavorWindowModelHandler(ModelHandler[MediaChunk, Any, Any]):
+    def __init__(self, model_spec: str, device: str = "auto", max_batch_chunks: int = 4):
+        super().__init__()
+        self.model_spec = model_spec
+        self.device = device
+        self.max_batch_chunks = max_batch_chunks
+
+    # -- ModelHandler API ---------------------------------------------------------------
+    def load_model(self):
+        import torch
+
+        from favor_ops.models.loading import load_favor_model
+
+        device = self.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        model = load_favor_model(self.model_spec, device=device)
+        model.eval()
+        log_path = os.environ.get(MODEL_LOAD_LOG_ENV)
+        if log_path:
+            with open(log_path, "a", encoding="utf-8") as log:
+                log.write(f"{os.getpid()}\n")
+        return model
+
+    def batch_elements_kwargs(self):
+        return {"min_batch_size": 1, "max_batch_size": self.max_batch_chunks}
+
+    def get_metrics_namespace(self) -> str:
+        return METRICS_NAMESPACE
+
+    def run_inference(
+        self, batch: Sequence[MediaChunk], model, inference_args: dict[str, Any] | None = None
+    ) -> Iterable[PredictionResult]:
+        started = time.perf_counter()
+        results = self._run_with_oom_retry(list(batch), model)
+        elapsed_ms = int((time.perf_counter() - started) * 1000)
+        beam.metrics.Metrics.distribution(METRICS_NAMESPACE, "encode_ms_per_batch").update(elapsed_ms)
+        return [PredictionResult(chunk, result) for chunk, result in zip(batch, results)]
+
+    # -- internals ----------------------------------------------------------------------
+    def _run_with_oom_retry(self, chunks: list[MediaChunk], model) -> list:
+        try:
+            return self._encode_batch(chunks, model)
+        except Exception as err:  # noqa: BLE001 - classified below, never swallowed silently
+            if _is_out_of_memory(err) and len(chunks) > 1:
+                self._release_memory()
+                half = len(chunks) // 2
+                beam.metrics.Metrics.counter(METRICS_NAMESPACE, "oom_batch_splits").inc()
+                return self._run_with_oom_retry(chunks[:half], model) + self._run_with_oom_retry(chunks[half:], model)
+            if len(chunks) > 1:  # isolate the bad chunk: encode one by one
+                return [self._run_with_oom_retry([chunk], model)[0] for chunk in chunks]
+            self._release_memory()
+            chunk = chunks[0]
+            reason = f"out of memory: {err}" if _is_out_of_memory(err) else str(err) or type(err).__name__
+            return [Failure(chunk.uri, chunk.video_id, "encode", type(err).__name__, reason.splitlines()[0])]
+
+    @staticmethod
+    def _release_memory():
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _encode_batch(self, chunks: list[MediaChunk], model) -> list[WindowRows]:
+        import torch
+
+        from pipelines.index.chunk_encoder import encode_media_chunk_batch
+
+        with torch.inference_mode():
+            encoded = encode_media_chunk_batch(model, chunks)
+        return encoded

@@ -1,0 +1,53 @@
+"""Which Beam runner runs the index job, and with what options.
+
+`local` (the default) is Beam's portable FnApiRunner in multi-process mode with
+one SDK worker process per core: the runner is pinned explicitly, so nothing
+ever tries to download the Prism runner (Beam's DirectRunner would). Any other
+`--runner` name (DataflowRunner, FlinkRunner, SparkRunner, ...) and every extra
+`--flag=value` pass straight through to Beam's PipelineOptions. The Dask runner
+is refused: it silently drops outputs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+LOCAL_RUNNER = "local"
+REFUSED_RUNNERS = {"daskrunner": "Beam's Dask runner silently drops outputs; use local, Flink, Spark or Dataflow"}
+
+
+def default_num_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def make_runner(runner: str = LOCAL_RUNNER):
+    """A runner object for `local`, else the runner name for Beam to resolve."""
+    name = (runner or LOCAL_RUNNER).strip()
+    key = name.lower()
+    if not key.endswith("runner") and key != LOCAL_RUNNER:
+        key += "runner"
+    if key in REFUSED_RUNNERS:
+        raise ValueError(f"runner {name!r} is not supported: {REFUSED_RUNNERS[key]}")
+    if key in (LOCAL_RUNNER, "fnapirunner"):
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+        return FnApiRunner()
+    return name
+
+
+def make_pipeline_options(
+    runner: str = LOCAL_RUNNER,
+    beam_args: Sequence[str] = (),
+    num_workers: int | None = None,
+    running_mode: str = "multi_processing",
+) -> PipelineOptions:
+    """PipelineOptions for the job; local runs get `running_mode` with `num_workers` SDK workers."""
+    args = list(beam_args)
+    if (runner or LOCAL_RUNNER).lower() in (LOCAL_RUNNER, "fnapirunner"):
+        workers = num_workers or default_num_workers()
+        mode = running_mode if workers > 1 or running_mode != "multi_processing" else "in_memory"
+        args += [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"]
+    return PipelineOptions(args)

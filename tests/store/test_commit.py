@@ -1,0 +1,237 @@
+import datetime as dt
+import os
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from favor_ops.errors import DecodeError
+from favor_ops.store import shards
+from favor_ops.store.commit import CommitConfig, commit_run, dedupe_last
+from favor_ops.store.feature_store import FeatureStore
+from favor_ops.store.schema import FAILURES, VIDEOS, WINDOWS, failure_row
+
+D, Q = 8, 4
+AT = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+NO_OPT = CommitConfig(optimize_after=False)
+
+
+def video_row(vid, uri, n_windows, run_id, *, status="indexed", model_version="m1"):
+    return {"video_id": vid, "uri": uri, "duration_s": 5.0 * n_windows, "fps": 2.0, "has_audio": True,
+            "has_video": True, "n_windows": n_windows, "model_version": model_version, "indexed_at": AT,
+            "status": status, "run_id": run_id}
+
+
+def window_rows(vid, n_windows, *, seed=0, fill=None, model_version="m1"):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for w in range(n_windows):
+        tokens = rng.normal(size=(Q, D)).astype(np.float32) if fill is None else np.full((Q, D), fill, np.float32)
+        rows.append({"video_id": vid, "window_idx": w, "t_start": 5.0 * w, "t_end": 5.0 * (w + 1),
+                     "tokens": tokens.tolist(), "pooled": tokens.mean(0).tolist(), "audio_vec": tokens[0].tolist(),
+                     "visual_vec": tokens[1].tolist(), "has_audio": True, "has_video": True,
+                     "transcript": f"{vid} window {w}", "model_version": model_version})
+    return rows
+
+
+def stage(store, run_id, table, rows):
+    return shards.write_shard(store.uri, run_id, table, pa.Table.from_pylist(rows, schema=store.schema(table)))
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = FeatureStore.open(str(tmp_path / "db"), dim=D, n_query_tokens=Q)
+    s.ensure_tables()
+    return s
+
+
+def test_dedupe_last_keeps_last_row_per_key():
+    t = pa.table({"k": ["a", "b", "a", "c", "b"], "v": [1, 2, 3, 4, 5]})
+    out = dedupe_last(t, ["k"])
+    assert out.column("k").to_pylist() == ["a", "c", "b"]
+    assert out.column("v").to_pylist() == [3, 4, 5]
+
+
+def test_two_workers_one_commit_one_version_per_table(store):
+    before = store.table_versions()
+    assert before == {"videos": 1, "windows": 1, "failures": 1, "answers": 1}
+    # worker 1 and worker 2 each stage their own videos
+    stage(store, "run1", VIDEOS, [video_row("v1", "/a/one.mp4", 2, "run1")])
+    stage(store, "run1", WINDOWS, window_rows("v1", 2, seed=1))
+    stage(store, "run1", VIDEOS, [video_row("v2", "/a/two.mp4", 3, "run1")])
+    stage(store, "run1", WINDOWS, window_rows("v2", 3, seed=2))
+    assert len(shards.list_shards(store.uri, "run1", WINDOWS)) == 2
+    assert store.counts()["windows"] == 0  # staged rows are invisible until the commit
+
+    result = commit_run(store, "run1", NO_OPT)
+    after = store.table_versions()
+    assert after == {"videos": 2, "windows": 2, "failures": 1, "answers": 1}
+    assert result.tables[WINDOWS].rows_written == 5 and result.tables[VIDEOS].rows_written == 2
+    assert store.counts() == {"videos": 2, "windows": 5, "failures": 0, "answers": 0}
+    assert store.videos_df()["video_id"].tolist() == ["v1", "v2"]
+    w = store.windows_for_video("v2")
+    assert w["window_idx"].tolist() == [0, 1, 2]
+    assert w["t_start"].tolist() == [0.0, 5.0, 10.0]
+    np.testing.assert_allclose(np.stack(w.loc[1, "tokens"]), np.array(window_rows("v2", 3, seed=2)[1]["tokens"]))
+    # the staging dir is gone after the commit
+    assert shards.list_staged_runs(store.uri) == []
+
+
+def test_duplicate_keys_across_shards_last_writer_wins(store):
+    # a retried bundle: v1 staged twice (older attempt with 3 windows, newer with 2), plus a row dup
+    stage(store, "r", WINDOWS, window_rows("v1", 3, fill=1.0))
+    stage(store, "r", VIDEOS, [video_row("v1", "/a/one.mp4", 3, "r")])
+    stage(store, "r", WINDOWS, window_rows("v1", 2, fill=2.0) + window_rows("v1", 1, fill=3.0))
+    stage(store, "r", VIDEOS, [video_row("v1", "/a/one.mp4", 2, "r")])
+    result = commit_run(store, "r", NO_OPT)
+    assert result.tables[WINDOWS].rows_staged == 6
+    assert result.tables[WINDOWS].rows_after_dedupe == 2
+    w = store.windows_for_video("v1")
+    assert w["window_idx"].tolist() == [0, 1]  # all windows from the newest shard, none from the older
+    assert [row[0][0] for row in w["tokens"]] == [3.0, 2.0]  # inside a shard the later row wins
+    assert store.videos_df()["n_windows"].tolist() == [2]
+
+
+def test_recommit_of_unchanged_run_writes_nothing(store):
+    stage(store, "r1", VIDEOS, [video_row("v1", "/a/one.mp4", 2, "r1")])
+    stage(store, "r1", WINDOWS, window_rows("v1", 2))
+    commit_run(store, "r1")  # with compaction
+    versions = store.table_versions()
+
+    again = commit_run(store, "r1")  # nothing staged any more
+    assert not again.wrote_anything
+    assert store.table_versions() == versions
+
+    # the same rows staged again by a new run (e.g. a forced re-run): skipped as unchanged
+    stage(store, "r2", VIDEOS, [video_row("v1", "/a/one.mp4", 2, "r1")])
+    stage(store, "r2", WINDOWS, window_rows("v1", 2))
+    repeat = commit_run(store, "r2")
+    assert repeat.skipped_video_ids == ["v1"]
+    assert not repeat.wrote_anything
+    assert store.table_versions() == versions
+    assert shards.list_staged_runs(store.uri) == []
+
+
+def test_changed_file_replaces_its_rows(store):
+    stage(store, "r1", VIDEOS, [video_row("old", "/a/clip.mp4", 3, "r1"), video_row("keep", "/a/other.mp4", 1, "r1")])
+    stage(store, "r1", WINDOWS, window_rows("old", 3) + window_rows("keep", 1))
+    commit_run(store, "r1", NO_OPT)
+    versions = store.table_versions()
+
+    # /a/clip.mp4 was edited: new content hash, 2 windows
+    stage(store, "r2", VIDEOS, [video_row("new", "/a/clip.mp4", 2, "r2")])
+    stage(store, "r2", WINDOWS, window_rows("new", 2, seed=5))
+    result = commit_run(store, "r2", NO_OPT)
+    assert result.replaced_video_ids == ["old"]
+    assert store.table_versions()[VIDEOS] == versions[VIDEOS] + 1
+    assert store.table_versions()[WINDOWS] == versions[WINDOWS] + 1
+    videos = store.videos_df()
+    assert videos[["video_id", "uri"]].values.tolist() == [["new", "/a/clip.mp4"], ["keep", "/a/other.mp4"]]
+    assert len(store.windows_for_video("old")) == 0
+    assert store.windows_for_video("new")["window_idx"].tolist() == [0, 1]
+    assert len(store.windows_for_video("keep")) == 1
+    assert result.tables[WINDOWS].rows_deleted == 3 and result.tables[VIDEOS].rows_deleted == 1
+
+
+def test_reindex_with_new_model_version_drops_stale_windows(store):
+    stage(store, "r1", VIDEOS, [video_row("v", "/a/v.mp4", 3, "r1")])
+    stage(store, "r1", WINDOWS, window_rows("v", 3))
+    commit_run(store, "r1", NO_OPT)
+    stage(store, "r2", VIDEOS, [video_row("v", "/a/v.mp4", 2, "r2", model_version="m2")])
+    stage(store, "r2", WINDOWS, window_rows("v", 2, model_version="m2"))
+    commit_run(store, "r2", NO_OPT)
+    w = store.windows_for_video("v")
+    assert w["window_idx"].tolist() == [0, 1] and set(w["model_version"]) == {"m2"}
+
+
+def test_crash_before_commit_keeps_previous_version_and_next_run_finishes(store):
+    stage(store, "r1", VIDEOS, [video_row("v1", "/a/one.mp4", 1, "r1")])
+    stage(store, "r1", WINDOWS, window_rows("v1", 1))
+    commit_run(store, "r1", NO_OPT)
+    versions = store.table_versions()
+
+    # run 2 crashes: its workers staged v2, nothing committed
+    stage(store, "crashed", VIDEOS, [video_row("v2", "/a/two.mp4", 2, "crashed")])
+    stage(store, "crashed", WINDOWS, window_rows("v2", 2))
+    assert store.table_versions() == versions
+    assert store.videos_df()["video_id"].tolist() == ["v1"]  # previous version readable
+    assert "v2" not in store.indexed_video_ids("m1")  # so the next catalog schedules it again
+
+    # a reader opened before run 3 commits still reads run 1's data, then sees run 3's commit
+    reader = FeatureStore.open(store.uri)
+    assert reader.counts()["windows"] == 1
+
+    # run 3 redoes v2 and commits; the dead run's staging dir is discarded
+    stage(store, "r3", VIDEOS, [video_row("v2", "/a/two.mp4", 2, "r3")])
+    stage(store, "r3", WINDOWS, window_rows("v2", 2))
+    old = os.path.join(store.uri, "_staging", "crashed")
+    os.utime(old, (0, 0))
+    for dirpath, _, files in os.walk(old):
+        for f in files:
+            os.utime(os.path.join(dirpath, f), (0, 0))
+    result = commit_run(store, "r3", CommitConfig(optimize_after=False, discard_stale_runs_older_than_s=3600))
+    assert result.discarded_runs == ["crashed"]
+    assert shards.list_staged_runs(store.uri) == []
+    assert store.videos_df()["video_id"].tolist() == ["v1", "v2"]
+    assert reader.counts()["windows"] == 3  # read consistency: the reader sees the new commit
+    assert store.videos_df().set_index("video_id").loc["v2", "run_id"] == "r3"
+
+
+def test_failures_rows_and_known_failures_not_repeated(store):
+    err = DecodeError("/a/bad.mp4", "truncated stream")
+    stage(store, "r1", FAILURES, [failure_row(err, run_id="r1", video_id="bad1", at=AT),
+                                  failure_row(err, run_id="r1", video_id="bad1", at=AT)])
+    stage(store, "r1", VIDEOS, [video_row("bad1", "/a/bad.mp4", 0, "r1", status="failed")])
+    result = commit_run(store, "r1", NO_OPT)
+    assert result.tables[FAILURES].rows_written == 1  # duplicate key deduped
+    f = store.failures_df()
+    assert f[["uri", "video_id", "stage", "error_type", "message", "run_id"]].values.tolist() == [
+        ["/a/bad.mp4", "bad1", "decode", "DecodeError", "truncated stream", "r1"]]
+    assert store.videos_df()["status"].tolist() == ["failed"]
+    versions = store.table_versions()
+
+    # the same failure in the next run is not recorded again; a new failure is
+    stage(store, "r2", FAILURES, [failure_row(err, run_id="r2", video_id="bad1", at=AT),
+                                  failure_row(DecodeError("/a/c.mp4", "no frames"), run_id="r2", at=AT)])
+    stage(store, "r2", VIDEOS, [video_row("bad1", "/a/bad.mp4", 0, "r1", status="failed")])
+    commit_run(store, "r2", NO_OPT)
+    assert store.failures_df()["uri"].tolist() == ["/a/bad.mp4", "/a/c.mp4"]
+    assert store.table_versions()[VIDEOS] == versions[VIDEOS]
+    assert store.table_versions()[FAILURES] == versions[FAILURES] + 1
+
+
+def test_failed_retry_does_not_downgrade_indexed_video(store):
+    stage(store, "r1", VIDEOS, [video_row("v1", "/a/one.mp4", 1, "r1")])
+    stage(store, "r1", WINDOWS, window_rows("v1", 1))
+    commit_run(store, "r1", NO_OPT)
+    stage(store, "r2", VIDEOS, [video_row("v1", "/a/one.mp4", 0, "r2", status="failed")])
+    commit_run(store, "r2", NO_OPT)
+    assert store.videos_df()["status"].tolist() == ["indexed"]
+    assert len(store.windows_for_video("v1")) == 1
+
+
+def test_commit_with_compaction_keeps_data(store):
+    for i in range(3):
+        run = f"r{i}"
+        stage(store, run, VIDEOS, [video_row(f"v{i}", f"/a/{i}.mp4", 2, run)])
+        stage(store, run, WINDOWS, window_rows(f"v{i}", 2, seed=i))
+        result = commit_run(store, run)
+    assert result.compacted_tables == ["windows", "videos"]
+    assert store.counts()["windows"] == 6
+    assert store.table(WINDOWS).stats()["fragment_stats"]["num_fragments"] == 1
+
+
+def test_changed_file_that_now_fails_removes_old_windows(store):
+    stage(store, "r1", VIDEOS, [video_row("old", "/a/clip.mp4", 2, "r1")])
+    stage(store, "r1", WINDOWS, window_rows("old", 2))
+    commit_run(store, "r1", NO_OPT)
+    versions = store.table_versions()
+    stage(store, "r2", VIDEOS, [video_row("new", "/a/clip.mp4", 0, "r2", status="failed")])
+    stage(store, "r2", FAILURES, [failure_row(DecodeError("/a/clip.mp4", "truncated"), run_id="r2", video_id="new", at=AT)])
+    result = commit_run(store, "r2", NO_OPT)
+    assert result.replaced_video_ids == ["old"]
+    assert result.tables[WINDOWS].rows_deleted == 2
+    assert store.table_versions() == {"videos": versions["videos"] + 1, "windows": versions["windows"] + 1,
+                                      "failures": versions["failures"] + 1, "answers": versions["answers"]}
+    assert store.counts()["windows"] == 0
+    assert store.videos_df()[["video_id", "status"]].values.tolist() == [["new", "failed"]]
