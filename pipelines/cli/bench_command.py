@@ -1,8 +1,9 @@
 """`favor bench <name>`: benchmarks, each measured against a baseline in the same process.
 
-A benchmark is a module in favor_ops/bench/ with one entry in BENCHMARKS:
+A benchmark is a module (favor_ops/bench/, or pipelines/bench/ when it runs
+a Beam job) with one entry in BENCHMARKS:
 
-    name -> (module path, function name, one-line help)
+    name -> (module path, function name, one-line help, extra argparse options)
 
 The function takes the parsed argparse namespace (the common options below)
 and returns a JSON-able dict; its "report" key is the human-readable text
@@ -18,12 +19,25 @@ import argparse
 import importlib
 import json
 
-BENCHMARKS: dict[str, tuple[str, str, str]] = {
+PRESET_OPTION = (("--preset",), {"default": "demo", "help": "model preset: tiny, demo or favor-13b (random init)"})
+DEVICE_OPTION = (("--device",), {"default": "cpu", "help": "cpu or cuda (bf16 autocast, SDPA)"})
+
+# name -> (module path, function name, one-line help, extra argparse options)
+BENCHMARKS: dict[str, tuple[str, str, str, tuple]] = {
     "decode": (
         "favor_ops.bench.decode_bench",
         "run_from_args",
         "decode throughput (frames @2 FPS 224x224 + 16 kHz audio) vs plain `ffmpeg -vf fps=2,scale=224:224`, "
         "and peak memory",
+        (),
+    ),
+    "model": (
+        "favor_ops.bench.model_bench",
+        "run_from_args",
+        "per-stage throughput (visual, speech, causal Q-Former) in video-seconds per second, FLOPs per "
+        "video-second counted from the config, achieved FLOP/s",
+        (PRESET_OPTION, DEVICE_OPTION,
+         (("--threads",), {"type": int, "default": 1, "help": "torch CPU threads (default 1)"})),
     ),
 }
 
@@ -41,9 +55,11 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
 def register(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="run a benchmark against an in-process baseline")
     bench_sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK")
-    for name, (_module, _function, help_text) in BENCHMARKS.items():
+    for name, (_module, _function, help_text, options) in BENCHMARKS.items():
         sub = bench_sub.add_parser(name, help=help_text, description=help_text)
         _add_common_options(sub)
+        for flags, kwargs in options:
+            sub.add_argument(*flags, **kwargs)
         sub.set_defaults(handler=run_benchmark)
     parser.set_defaults(handler=lambda args: _usage(parser))
 
@@ -58,7 +74,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         raise ValueError("--repeats must be >= 1")
     if args.seconds <= 0:
         raise ValueError("--seconds must be positive")
-    module_path, function_name, _help = BENCHMARKS[args.benchmark]
+    module_path, function_name, _help, _options = BENCHMARKS[args.benchmark]
     function = getattr(importlib.import_module(module_path), function_name)
     result = dict(function(args))
     report = result.pop("report", None)

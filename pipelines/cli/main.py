@@ -15,6 +15,7 @@ import importlib
 import sys
 
 from favor_ops.errors import FavorError
+from pipelines.cli.logging_setup import configure_logging
 
 # Subcommand modules, in the order `favor --help` lists them.
 COMMAND_MODULES = (
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure_logging()
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:

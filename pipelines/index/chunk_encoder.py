@@ -131,7 +131,7 @@ def _encode_chunk(model, chunk: MediaChunk, visual: torch.Tensor | None) -> Wind
         visual_base=chunk.first_frame,
         speech_base=speech_base,
         is_still_image=False,
-        duration_s=chunk.duration_s,
+        duration_s=chunk.duration_s if chunk.duration_s > 0 else None,  # a still image spans one frame slice
     )
     out = model.run_window_batch(batch, has_video, has_audio)
     tokens = out.query_tokens  # (K, Nq, D)

@@ -38,7 +38,13 @@ from pipelines.index.chunk_encoder import ModelDescription, describe_model
 from pipelines.index.decode_transform import FAILURES_TAG, HEADERS_TAG, DecodeVideoFn
 from pipelines.index.elements import Failure, VideoHeader, VideoTask, WindowRows
 from pipelines.index.model_handler import FavorWindowModelHandler
-from pipelines.index.runner_options import LOCAL_RUNNER, make_pipeline_options, make_runner
+from pipelines.index.runner_options import (
+    LOCAL_RUNNER,
+    default_num_workers,
+    make_pipeline_options,
+    make_runner,
+    quiet_beam_logging,
+)
 from pipelines.index.store_transform import WriteShardsFn
 
 METRICS_NAMESPACE = "favor.index"
@@ -253,7 +259,8 @@ def build_pipeline(
     decode_crashes = decoded.bad | "Decode/DeadLetter" >> beam.Map(dead_letter_to_failure("decode"))
 
     encoded = decoded.chunks | "Encode" >> RunInference(
-        FavorWindowModelHandler(config.model, device=config.device, max_batch_chunks=config.max_batch_chunks)
+        FavorWindowModelHandler(config.model, device=config.device, max_batch_chunks=config.max_batch_chunks,
+                                torch_threads=torch_threads_per_worker(config))
     ).with_exception_handling()
     encoded_main, encode_dlq = encoded
     encode_crashes = (
@@ -293,6 +300,16 @@ def build_pipeline(
         | "Stage/Flatten" >> beam.Flatten()
         | "Stage/WriteShards" >> beam.ParDo(WriteShardsFn(config.db, run_id, schemas))
     )
+
+
+def torch_threads_per_worker(config: IndexJobConfig) -> int | None:
+    """Local runs split the cores between worker processes; remote workers keep torch's default."""
+    if (config.runner or LOCAL_RUNNER).lower() not in (LOCAL_RUNNER, "fnapirunner"):
+        return None
+    cores = default_num_workers()
+    if config.running_mode == "multi_processing":
+        return max(1, cores // (config.num_workers or cores))
+    return cores
 
 
 def _metric_totals(result) -> dict[str, float]:
@@ -338,7 +355,8 @@ def run_index_job(config: IndexJobConfig, *, progress=None) -> IndexSummary:
         f"{sum(1 for s in video_states.values() if s[1] == model.model_version)} already known to this model version")
 
     options = make_pipeline_options(config.runner, config.beam_args, config.num_workers, config.running_mode)
-    pipeline = beam.Pipeline(runner=make_runner(config.runner), options=options)
+    quiet_beam_logging()
+    pipeline = beam.Pipeline(runner=make_runner(config.runner, config.running_mode), options=options)
     build_pipeline(
         pipeline,
         listed=listed,

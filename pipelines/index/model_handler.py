@@ -32,11 +32,13 @@ def _is_out_of_memory(err: BaseException) -> bool:
 
 
 class FavorWindowModelHandler(ModelHandler[MediaChunk, Any, Any]):
-    def __init__(self, model_spec: str, device: str = "auto", max_batch_chunks: int = 4):
+    def __init__(self, model_spec: str, device: str = "auto", max_batch_chunks: int = 4,
+                 torch_threads: int | None = None):
         super().__init__()
         self.model_spec = model_spec
         self.device = device
         self.max_batch_chunks = max_batch_chunks
+        self.torch_threads = torch_threads  # CPU threads per worker process (None: torch's default)
 
     # -- ModelHandler API ---------------------------------------------------------------
     def load_model(self):
@@ -44,6 +46,8 @@ class FavorWindowModelHandler(ModelHandler[MediaChunk, Any, Any]):
 
         from favor_ops.models.loading import load_favor_model
 
+        if self.torch_threads:
+            torch.set_num_threads(self.torch_threads)  # worker processes share the cores: no oversubscription
         device = self.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"

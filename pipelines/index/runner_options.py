@@ -11,6 +11,7 @@ is refused: it silently drops outputs.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -23,8 +24,19 @@ def default_num_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
-def make_runner(runner: str = LOCAL_RUNNER):
-    """A runner object for `local`, else the runner name for Beam to resolve."""
+def quiet_beam_logging() -> None:
+    """Drop Beam's known-harmless warnings from the driver's log."""
+    from pipelines.cli.logging_setup import configure_logging
+
+    configure_logging()
+
+
+def make_runner(runner: str = LOCAL_RUNNER, running_mode: str = "multi_processing"):
+    """A runner object for `local`, else the runner name for Beam to resolve.
+
+    Local multi-process runs start `pipelines.index.sdk_worker` processes (Beam's
+    SDK worker without its INFO start-up chatter).
+    """
     name = (runner or LOCAL_RUNNER).strip()
     key = name.lower()
     if not key.endswith("runner") and key != LOCAL_RUNNER:
@@ -33,7 +45,11 @@ def make_runner(runner: str = LOCAL_RUNNER):
         raise ValueError(f"runner {name!r} is not supported: {REFUSED_RUNNERS[key]}")
     if key in (LOCAL_RUNNER, "fnapirunner"):
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+        from apache_beam.transforms import environments
 
+        if running_mode == "multi_processing":
+            command = f"{sys.executable} -m pipelines.index.sdk_worker"
+            return FnApiRunner(default_environment=environments.SubprocessSDKEnvironment.from_command_string(command))
         return FnApiRunner()
     return name
 
@@ -48,6 +64,10 @@ def make_pipeline_options(
     args = list(beam_args)
     if (runner or LOCAL_RUNNER).lower() in (LOCAL_RUNNER, "fnapirunner"):
         workers = num_workers or default_num_workers()
-        mode = running_mode if workers > 1 or running_mode != "multi_processing" else "in_memory"
+        # multi_processing: the runner object already carries the worker-process environment (make_runner);
+        # naming the mode here would make Beam replace it with its stock, chatty worker command.
+        mode = "in_memory" if running_mode == "multi_processing" else running_mode
         args += [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"]
+        if not any(a.startswith("--default_sdk_harness_log_level") for a in args):
+            args.append("--default_sdk_harness_log_level=WARNING")  # worker processes: no INFO chatter
     return PipelineOptions(args)

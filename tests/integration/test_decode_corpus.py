@@ -16,8 +16,8 @@ import pytest
 from favor_ops import errors
 from favor_ops.media.decode import DecodeConfig, decode
 
-synth = pytest.importorskip("favor_ops.corpus.synth")
-manifest_mod = pytest.importorskip("favor_ops.corpus.manifest")
+from favor_ops.corpus import manifest as manifest_mod
+from favor_ops.corpus import synth
 
 CFG = DecodeConfig(fps=2.0, image_size=64)
 PAD_RGB = (0, 0, 0)
