@@ -12,6 +12,8 @@ APT_PACKAGES := ffmpeg espeak-ng
 APT_BINARIES := ffmpeg ffprobe espeak-ng
 DEMO_DIR ?= .favor/demo
 PYTEST_FLAGS ?=
+# pip warns about every configured-but-absent local index; those lines say nothing about this project.
+PIP_NOISE := is ignored: it is neither a file nor a directory
 
 .PHONY: setup demo test test-all bench lock clean-demo
 
@@ -26,9 +28,9 @@ $(STAMP): pyproject.toml requirements.lock
 	fi
 	@test -x $(PY) || python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
 	@echo "setup: installing torch==2.13.0 (CPU build) first, then the locked set"
-	$(PIP) install -q --disable-pip-version-check torch==2.13.0
-	$(PIP) install -q --disable-pip-version-check -r requirements.lock
-	$(PIP) install -q --disable-pip-version-check --no-deps -e .
+	$(PIP) install -q --disable-pip-version-check torch==2.13.0 2>&1 | grep -v "$(PIP_NOISE)"; test $${PIPESTATUS[0]} -eq 0
+	$(PIP) install -q --disable-pip-version-check -r requirements.lock 2>&1 | grep -v "$(PIP_NOISE)"; test $${PIPESTATUS[0]} -eq 0
+	$(PIP) install -q --disable-pip-version-check --no-deps -e . 2>&1 | grep -v "$(PIP_NOISE)"; test $${PIPESTATUS[0]} -eq 0
 	@touch $(STAMP)
 
 demo: setup

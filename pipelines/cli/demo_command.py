@@ -72,7 +72,7 @@ def run_demo(args: argparse.Namespace) -> int:
     model_spec = resolve_model_spec(getattr(args, "model", None))
     say(f"[2/2] index with Beam (local runner, multi-process) into LanceDB at {db_uri}; model: {model_spec}")
     summary = run_index_job(
-        IndexJobConfig(source=str(corpus_dir), db=db_uri, model=model_spec),
+        IndexJobConfig(source=str(corpus_dir), db=db_uri, model=model_spec, show_progress=True),
         progress=None if args.json else (lambda message: print(f"      {message}")),
     )
     store = FeatureStore.open(db_uri)

@@ -62,6 +62,7 @@ def run_index(args: argparse.Namespace) -> int:
         windows_per_chunk=args.windows_per_chunk,
         max_batch_chunks=args.batch_chunks,
         device=args.device,
+        show_progress=not args.json and sys.stderr.isatty(),
     )
     say = (lambda message: None) if args.json else (lambda message: print(f"favor index: {message}", file=sys.stderr))
     try:

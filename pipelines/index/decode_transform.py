@@ -17,6 +17,7 @@ from favor_ops.media.decode import DecodeConfig, iter_audio, iter_frames, probe
 from favor_ops.media.sync import WHISPER_FRAME_RATE_HZ, first_audio_frame
 from favor_ops.media.windowing import WindowSpec, window_frame_index
 from pipelines.index.elements import Failure, MediaChunk, VideoHeader, VideoTask
+from pipelines.index.progress import mark_done
 
 HEADERS_TAG = "headers"
 FAILURES_TAG = "failures"
@@ -59,8 +60,10 @@ class DecodeVideoFn(beam.DoFn):
     Outputs: main -> MediaChunk; tag `headers` -> VideoHeader; tag `failures` -> Failure.
     """
 
-    def __init__(self, decode_config: DecodeConfig, window_spec: WindowSpec, windows_per_chunk: int):
+    def __init__(self, decode_config: DecodeConfig, window_spec: WindowSpec, windows_per_chunk: int,
+                 progress: tuple[str, str] | None = None):
         self.decode_config = decode_config
+        self.progress = progress  # (db_uri, run_id): leave a marker per finished file for the driver's bar
         self.window_spec = window_spec
         self.windows_per_chunk = windows_per_chunk
         self.videos = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "videos_decoded")
@@ -75,9 +78,12 @@ class DecodeVideoFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(
                 FAILURES_TAG, Failure(task.uri, task.video_id, err.stage, err.error_type, err.reason)
             )
-            return
-        self.videos.inc()
-        self.decode_ms.update(int((time.perf_counter() - started) * 1000))
+        else:
+            self.videos.inc()
+            self.decode_ms.update(int((time.perf_counter() - started) * 1000))
+        finally:
+            if self.progress is not None:
+                mark_done(*self.progress, task.video_id)
 
     def _decode(self, task: VideoTask):
         cfg, spec = self.decode_config, self.window_spec

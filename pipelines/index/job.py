@@ -38,6 +38,7 @@ from pipelines.index.chunk_encoder import ModelDescription, describe_model
 from pipelines.index.decode_transform import FAILURES_TAG, HEADERS_TAG, DecodeVideoFn
 from pipelines.index.elements import Failure, VideoHeader, VideoTask, WindowRows
 from pipelines.index.model_handler import FavorWindowModelHandler
+from pipelines.index.progress import ProgressMonitor, mark_planned
 from pipelines.index.runner_options import (
     LOCAL_RUNNER,
     default_num_workers,
@@ -71,6 +72,7 @@ class IndexJobConfig:
     device: str = "auto"
     run_id: str | None = None
     maintain: bool = True  # refresh indexes and compact after a commit that wrote something
+    show_progress: bool = False  # draw a progress bar on stderr while the pipeline runs
 
 
 @dataclass
@@ -128,8 +130,10 @@ class HashFileFn(beam.DoFn):
         yield CatalogEntry(uri=uri, video_id=video_id_from_sha256(digest, self.catalog_config), size_bytes=size, mtime=mtime)
 
 
-def plan_tasks(entries: list[CatalogEntry], video_states: dict, model_version: str, catalog_config: CatalogConfig):
+def plan_tasks(entries: list[CatalogEntry], video_states: dict, model_version: str, catalog_config: CatalogConfig,
+               db_uri: str, run_id: str):
     to_index, _skipped = plan_indexing(entries, video_states, model_version, catalog_config)
+    mark_planned(db_uri, run_id, len(to_index))
     for entry in to_index:
         yield VideoTask(uri=entry.uri, video_id=entry.video_id, size_bytes=entry.size_bytes)
 
@@ -250,11 +254,11 @@ def build_pipeline(
     tasks = (
         hashed.entries
         | "Catalog/Gather" >> beam.combiners.ToList()
-        | "Catalog/Plan" >> beam.FlatMap(plan_tasks, video_states, model.model_version, catalog_config)
+        | "Catalog/Plan" >> beam.FlatMap(plan_tasks, video_states, model.model_version, catalog_config, config.db, run_id)
         | "SpreadTasks" >> beam.Reshuffle()
     )
     decoded = tasks | "Decode" >> beam.ParDo(
-        DecodeVideoFn(model.decode_config, model.window_spec, config.windows_per_chunk)
+        DecodeVideoFn(model.decode_config, model.window_spec, config.windows_per_chunk, progress=(config.db, run_id))
     ).with_outputs(HEADERS_TAG, FAILURES_TAG, main="chunks").with_exception_handling(partial=True)
     decode_crashes = decoded.bad | "Decode/DeadLetter" >> beam.Map(dead_letter_to_failure("decode"))
 
@@ -369,8 +373,9 @@ def run_index_job(config: IndexJobConfig, *, progress=None) -> IndexSummary:
         catalog_config=catalog_config,
     )
     say(f"beam: running on {config.runner} (run {run_id})")
-    result = pipeline.run()
-    result.wait_until_finish()
+    with ProgressMonitor(config.db, run_id, enabled=config.show_progress):
+        result = pipeline.run()
+        result.wait_until_finish()
     summary.metrics = _metric_totals(result)
 
     say("store: committing the run")
