@@ -15,7 +15,7 @@ PYTEST_FLAGS ?=
 # pip warns about every configured-but-absent local index; those lines say nothing about this project.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: setup demo test test-all bench lock clean-demo
+.PHONY: setup demo test test-all bench lock clean-demo dagster
 
 setup: $(STAMP)
 
@@ -53,3 +53,8 @@ lock:
 
 clean-demo:
 	rm -rf $(DEMO_DIR)
+
+# The Dagster UI on 127.0.0.1:3000 with the repo's dagster.yaml (queued runs, GPU-tagged runs one at a time).
+dagster: setup
+	export DAGSTER_HOME=$$PWD/.favor/dagster && mkdir -p $$DAGSTER_HOME && cp dagster.yaml $$DAGSTER_HOME/ && \
+	  $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000

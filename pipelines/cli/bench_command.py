@@ -39,6 +39,25 @@ BENCHMARKS: dict[str, tuple[str, str, str, tuple]] = {
         (PRESET_OPTION, DEVICE_OPTION,
          (("--threads",), {"type": int, "default": 1, "help": "torch CPU threads (default 1)"})),
     ),
+    "index": (
+        "pipelines.bench.index_bench",
+        "run_from_args",
+        "index job end to end (Beam local runner) vs decode-only throughput of the same files",
+        (PRESET_OPTION,
+         (("--videos",), {"type": int, "default": 50, "help": "synthetic videos (default 50)"}),
+         (("--max-duration",), {"type": float, "default": 8.0, "help": "longest video in seconds (default 8)"}),
+         (("--workers",), {"type": int, "default": None, "help": "worker processes (default: one per core)"})),
+    ),
+    "search": (
+        "favor_ops.bench.search_bench", "run_from_args",
+        "search latency p50/p95 (MaxSim tokens ANN, pooled ANN, full text, hybrid) and recall@10 against an exact "
+        "numpy scan, on a synthetic LanceDB table",
+        ((("--windows",), {"type": int, "default": 100_000, "help": "synthetic windows (default 100000)"}),
+         (("--queries",), {"type": int, "default": 200, "help": "timed queries per method (default 200)"}),
+         (("--dim",), {"type": int, "default": 128, "help": "vector width D (default 128)"}),
+         (("--k",), {"type": int, "default": 10, "help": "hits per query, recall@k (default 10)"}),
+         (("--seed",), {"type": int, "default": 0, "help": "random seed (default 0)"})),
+    ),
 }
 
 DEFAULT_SECONDS = 30.0

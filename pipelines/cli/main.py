@@ -22,6 +22,9 @@ COMMAND_MODULES = (
     "pipelines.cli.demo_command",
     "pipelines.cli.corpus_command",
     "pipelines.cli.index_command",
+    "pipelines.cli.search_command",
+    "pipelines.cli.serve_command",
+    "pipelines.cli.train_command",
     "pipelines.cli.bench_command",
 )
 

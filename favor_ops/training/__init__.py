@@ -1,0 +1,1 @@
+"""Training stages of favor: `align` (retrieval: text <-> windows, audio <-> video)."""

@@ -1,0 +1,118 @@
+"""Visual frame stage of alignment: teach the (randomly initialised) visual encoder what it sees, frame by frame.
+
+Why: a random-init InstructBLIP vision tower + Q-Former maps every frame to nearly the same 32 tokens (the spread
+across frames is ~1% of the spread across query tokens), so nothing downstream can read colour or shape. Before the
+window stage, the vision tower, the visual Q-Former and its queries train on single frames:
+
+    frame (3, S, S) -> visual encoder -> (Nq, D) -> frame head (Linear D -> E, per token, unit-norm)
+    score(frame, text) = MaxSim over the Nq tokens with the text head's vector of "a red circle"-style captions
+    loss = multi-positive masked softmax (favor_ops.training.contrastive) over every visual caption of the corpus
+
+A frame's label is the visual attribute set of the segment holding its timestamp k / fps. The frame head is
+auxiliary (not saved); the text head it trains with is the retrieval text head.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from favor_ops.retrieval.queries import n_variants, project_attrs, query_text
+from favor_ops.training.contrastive import NEGATIVE, POSITIVE, maxsim_scores, multi_positive_nce
+
+
+@dataclass(frozen=True)
+class FramePretrainConfig:
+    steps: int = 120
+    batch_frames: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+
+
+def labelled_frames(dataset) -> tuple[list[tuple[int, int, tuple]], list[tuple]]:
+    """(file index, frame index, visual attribute set) of every decoded frame inside a segment, and the sorted
+    visual attribute vocabulary."""
+    fps = dataset.cfg.windows.fps
+    by_clip: dict[str, list] = {}
+    for seg in dataset.segments:
+        proj = project_attrs(seg.attrs, "visual")
+        if proj is not None:
+            by_clip.setdefault(seg.clip_id, []).append((seg.t_start, seg.t_end, tuple(sorted(proj.items()))))
+    out = []
+    for fi, f in enumerate(dataset.files):
+        if f.visual_tokens is None:
+            continue
+        segs = by_clip.get(f.clip_id, [])
+        for k in range(len(f.frames)):
+            t = k / fps
+            label = next((a for t0, t1, a in segs if t0 <= t < t1), None)
+            if label is None and f.is_still_image and segs:
+                label = segs[0][2]
+            if label is not None:
+                out.append((fi, k, label))
+    return out, sorted({a for _, _, a in out})
+
+
+def pretrain_visual(aligned, dataset, cfg: FramePretrainConfig, rng: np.random.Generator, log=None,
+                    progress: bool = True) -> dict:
+    favor = aligned.favor
+    frames, vocab = labelled_frames(dataset)
+    if len(frames) < 2 or len(vocab) < 2:
+        return {"frames": len(frames), "steps": 0}
+    for p in favor.visual.parameters():
+        p.requires_grad_(True)
+    head = nn.Linear(favor.config.modality_width, aligned.embed_dim).to(aligned.device)
+    params = list(favor.visual.parameters()) + list(head.parameters()) + list(aligned.heads.text_proj.parameters())
+    params.append(aligned.heads.logit_scale)
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    variants = {a: n_variants(dict(a)) for a in vocab}
+    aligned.text_sentences([query_text(dict(a), v) for a in vocab for v in range(variants[a])])
+    index = {a: j for j, a in enumerate(vocab)}
+    favor.visual.train()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, desc="align: visual frames", unit="step", file=sys.stderr)
+    last = float("nan")
+    for step in range(cfg.steps):
+        pick = rng.choice(len(frames), size=min(cfg.batch_frames, len(frames)), replace=False)
+        batch = [frames[int(i)] for i in pick]
+        pixels = favor.preprocess_frames(np.stack([dataset.files[fi].frames[k] for fi, k, _ in batch]))
+        tokens = nn.functional.normalize(head(favor.visual(pixels)), dim=-1)  # (B, Nq, E)
+        texts = [query_text(dict(a), int(rng.integers(variants[a]))) for a in vocab]
+        text_vecs = aligned.heads.text(aligned.text_sentences(texts))  # (T, E)
+        labels = torch.full((len(batch), len(vocab)), NEGATIVE, dtype=torch.long, device=aligned.device)
+        for i, (_, _, a) in enumerate(batch):
+            labels[i, index[a]] = POSITIVE
+        loss = multi_positive_nce(aligned.heads.scale() * maxsim_scores(tokens, text_vecs), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        optimizer.step()
+        last = float(loss.detach())
+        if log is not None:
+            log({"stage": "visual_frames", "step": step + 1, "frame_loss": round(last, 5)})
+        if bar:
+            bar.update(1)
+            bar.set_postfix(loss=f"{last:.3f}")
+    if bar:
+        bar.close()
+    favor.visual.eval()
+    for p in favor.visual.parameters():
+        p.requires_grad_(False)
+    refresh_visual_tokens(favor, dataset)
+    return {"frames": len(frames), "steps": cfg.steps, "last_loss": last}
+
+
+@torch.no_grad()
+def refresh_visual_tokens(favor, dataset) -> None:
+    """Recompute every file's visual tokens with the (now trained) encoder through the inference path."""
+    for f in dataset.files:
+        if f.visual_tokens is not None and len(f.frames):
+            f.visual_tokens = favor.encode_frames(favor.preprocess_frames(f.frames)).half().cpu()

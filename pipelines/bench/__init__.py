@@ -1,0 +1,1 @@
+"""Benchmarks that run Beam jobs (registered in pipelines/cli/bench_command.py)."""

@@ -1,0 +1,140 @@
+"""encode_media_chunk_batch with the `tiny` model on hand-made MediaChunks (no Beam runner).
+
+The synthetic media: 37.5 s at 2 FPS = 75 frames = 8 windows of 10 frames (the last one 5 frames),
+random 32x32 frames (the tiny preset's image size) and 16 kHz audio (a 440 Hz tone plus noise).
+Chunks are cut exactly as DecodeVideoFn cuts them: frames [10 * w0, 10 * w1), audio samples from
+the first 50 Hz speech frame of frame 10 * w0 to that of frame 10 * w1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from favor_ops.media.sync import WHISPER_FRAME_RATE_HZ, first_audio_frame
+from pipelines.index.chunk_encoder import encode_media_chunk_batch
+from pipelines.index.elements import MediaChunk
+
+FPS = 2.0
+FRAMES_PER_WINDOW = 10
+IMAGE_SIZE = 32  # tiny preset
+SAMPLE_RATE_HZ = 16000
+SAMPLES_PER_SPEECH_FRAME = SAMPLE_RATE_HZ / WHISPER_FRAME_RATE_HZ  # 320
+DURATION_S = 37.5
+N_FRAMES = math.ceil(DURATION_S * FPS)  # 75
+N_WINDOWS = math.ceil(N_FRAMES / FRAMES_PER_WINDOW)  # 8
+SPEECH_CHUNK_WINDOWS = 6  # 30 s speech-encoder chunk / 5 s windows
+ATOL = 1e-5
+VECTOR_FIELDS = ("tokens", "pooled", "audio_vec", "visual_vec")
+
+
+@pytest.fixture(scope="module")
+def model():
+    from favor_ops.models.loading import load_favor_model
+
+    return load_favor_model("tiny", device="cpu")
+
+
+def _media(seed: int, rgb: tuple[int, int, int] | None = None):
+    """(frames (F, H, W, 3) uint8: noise, or one flat colour; audio (T,) float32)."""
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 256, (N_FRAMES, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)  # (F, H, W, 3)
+    if rgb is not None:
+        frames[:] = np.asarray(rgb, dtype=np.uint8)
+    t = np.arange(int(DURATION_S * SAMPLE_RATE_HZ)) / SAMPLE_RATE_HZ
+    audio = (0.3 * np.sin(2 * np.pi * 440.0 * t) + 0.05 * rng.standard_normal(len(t))).astype(np.float32)  # (T,)
+    return frames, audio
+
+
+def _chunk(media, video_id: str, chunk_idx: int, w0: int, w1: int, *, has_video=True, has_audio=True) -> MediaChunk:
+    frames, audio = media
+    lo, hi = w0 * FRAMES_PER_WINDOW, min(w1 * FRAMES_PER_WINDOW, N_FRAMES)
+    a0 = int(round(first_audio_frame(lo, FPS) * SAMPLES_PER_SPEECH_FRAME))
+    a1 = int(round(first_audio_frame(hi, FPS) * SAMPLES_PER_SPEECH_FRAME))
+    return MediaChunk(
+        video_id=video_id, uri=f"/archive/{video_id}.mp4", chunk_idx=chunk_idx, first_window=w0, n_windows=w1 - w0,
+        first_frame=lo, frames_rgb=frames[lo:hi] if has_video else frames[:0],
+        audio=audio[a0:a1] if has_audio else audio[:0], fps=FPS, sample_rate_hz=SAMPLE_RATE_HZ,
+        duration_s=DURATION_S, has_audio=has_audio, has_video=has_video,
+    )
+
+
+def _joined(rows, field: str) -> np.ndarray:
+    return np.concatenate([getattr(r, field) for r in rows])
+
+
+def _encode(model, chunks):
+    with torch.inference_mode():
+        return encode_media_chunk_batch(model, chunks)
+
+
+def _assert_same_windows(split, whole):
+    np.testing.assert_array_equal(_joined(split, "window_idx"), whole.window_idx)
+    np.testing.assert_array_equal(_joined(split, "t_start"), whole.t_start)
+    np.testing.assert_array_equal(_joined(split, "t_end"), whole.t_end)
+    for field in VECTOR_FIELDS:
+        assert torch.allclose(torch.from_numpy(_joined(split, field)), torch.from_numpy(getattr(whole, field)),
+                              atol=ATOL), field
+
+
+def test_one_chunk_covers_every_window_with_exact_spans(model):
+    (whole,) = _encode(model, [_chunk(_media(0), "a", 0, 0, N_WINDOWS)])
+    np.testing.assert_array_equal(whole.window_idx, np.arange(N_WINDOWS))
+    np.testing.assert_array_equal(whole.t_start, [0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0])
+    np.testing.assert_array_equal(whole.t_end, [5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 37.5])
+    assert whole.tokens.shape == (N_WINDOWS, 32, 32)  # (W, Q, D)
+    assert whole.has_video and whole.has_audio and whole.video_id == "a" and whole.chunk_idx == 0
+    for field in ("pooled", "audio_vec", "visual_vec"):
+        np.testing.assert_allclose(np.linalg.norm(getattr(whole, field), axis=1), 1.0, atol=ATOL, err_msg=field)
+
+
+def test_two_chunks_on_the_speech_chunk_boundary_equal_one_chunk(model):
+    media = _media(0)
+    (whole,) = _encode(model, [_chunk(media, "a", 0, 0, N_WINDOWS)])
+    split = _encode(model, [_chunk(media, "a", 0, 0, SPEECH_CHUNK_WINDOWS),
+                            _chunk(media, "a", 1, SPEECH_CHUNK_WINDOWS, N_WINDOWS)])
+    assert [r.chunk_idx for r in split] == [0, 1]
+    _assert_same_windows(split, whole)
+
+
+def test_chunks_of_two_videos_in_one_batch_equal_each_encoded_alone(model):
+    a, b = _chunk(_media(1), "a", 0, 0, 3), _chunk(_media(2, rgb=(230, 25, 25)), "b", 0, 0, N_WINDOWS)
+    together = _encode(model, [a, b])
+    alone = _encode(model, [a]) + _encode(model, [b])
+    assert [r.video_id for r in together] == ["a", "b"]
+    for t, s in zip(together, alone):
+        _assert_same_windows([t], s)
+    # noise frames vs flat red frames: the visual vectors differ, so a mix-up could not pass
+    assert np.abs(together[0].visual_vec - together[1].visual_vec[:3]).max() > 100 * ATOL
+
+
+def test_audio_only_chunks_have_zero_visual_vectors(model):
+    media = _media(3)
+    (rows,) = _encode(model, [_chunk(media, "a", 0, 0, 4, has_video=False)])
+    assert (rows.has_video, rows.has_audio) == (False, True)
+    np.testing.assert_array_equal(rows.visual_vec, np.zeros((4, 32), np.float32))
+    np.testing.assert_allclose(np.linalg.norm(rows.audio_vec, axis=1), 1.0, atol=ATOL)
+    np.testing.assert_array_equal(rows.t_start, [0.0, 5.0, 10.0, 15.0])
+
+
+def test_no_audio_chunks_have_zero_audio_vectors(model):
+    media = _media(4)
+    (rows,) = _encode(model, [_chunk(media, "a", 0, 0, 4, has_audio=False)])
+    assert (rows.has_video, rows.has_audio) == (True, False)
+    np.testing.assert_array_equal(rows.audio_vec, np.zeros((4, 32), np.float32))
+    np.testing.assert_allclose(np.linalg.norm(rows.visual_vec, axis=1), 1.0, atol=ATOL)
+
+
+def test_a_batch_mixing_audio_only_and_silent_chunks_keeps_each_modality_apart(model):
+    media = _media(5)
+    audio_only = _chunk(media, "a", 0, 0, 2, has_video=False)
+    silent = _chunk(media, "b", 0, 0, 2, has_audio=False)
+    mixed = _encode(model, [audio_only, silent])
+    alone = _encode(model, [audio_only]) + _encode(model, [silent])
+    np.testing.assert_array_equal(mixed[0].visual_vec, 0.0)
+    np.testing.assert_array_equal(mixed[1].audio_vec, 0.0)
+    for m, s in zip(mixed, alone):
+        _assert_same_windows([m], s)

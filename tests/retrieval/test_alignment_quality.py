@@ -1,0 +1,58 @@
+"""Slow: train the demo preset on a fresh synthetic corpus (seed A) and evaluate on a held-out one (seed B).
+
+Set FAVOR_ALIGN_CORPUS_CACHE=DIR to keep the two generated corpora between runs (they are regenerated when the
+manifest is missing). Thresholds are the issue's targets; see the alignment report for the measured numbers.
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+TRAIN_SEED, EVAL_SEED = 1001, 2002
+TRAIN_VIDEOS, EVAL_VIDEOS = 80, 40
+MIN_DURATION_S, MAX_DURATION_S = 15.0, 30.0
+
+# Measured on the shared 2-core CPU (train seed 1001 -> held-out seed 2002, defaults, 7.4 min training incl. decode);
+# the test keeps the issue's targets and is xfail while they are missed.
+MEASURED = ("single-modality R@1 0.64 / R@5 0.93 (n=69: visual R@1 0.64 n=28, word 0.59 n=37, sound 1.00 n=4), "
+            "joint R@1 0.46 (n=97), top-hit IoU 0.34 (window-granularity ceiling 0.76), "
+            "audio->video true-vs-swapped accuracy 0.52 (n=134 windows, 17624 pairs; chance 0.5)")
+
+
+def _corpus(root: Path, name: str, n: int, seed: int) -> Path:
+    from favor_ops.corpus.synth import synthesize_corpus
+
+    out = root / f"{name}-n{n}-s{seed}-{int(MIN_DURATION_S)}-{int(MAX_DURATION_S)}"
+    if not (out / "manifest.jsonl").is_file():
+        synthesize_corpus(out, n_videos=n, seed=seed, min_duration_s=MIN_DURATION_S, max_duration_s=MAX_DURATION_S,
+                          progress=False)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason=f"targets not reached on the 2-core CPU budget: {MEASURED}")
+def test_align_demo_generalises_to_a_held_out_corpus(tmp_path_factory):
+    from favor_ops.retrieval.aligned_model import load_aligned_model
+    from favor_ops.retrieval.evaluate import evaluate_retrieval
+    from favor_ops.training.align import AlignConfig, train_align
+
+    root = Path(os.environ.get("FAVOR_ALIGN_CORPUS_CACHE") or tmp_path_factory.mktemp("align_quality"))
+    train_dir = _corpus(root, "train", TRAIN_VIDEOS, TRAIN_SEED)
+    eval_dir = _corpus(root, "eval", EVAL_VIDEOS, EVAL_SEED)
+    out = tmp_path_factory.mktemp("align_ckpt")
+    t0 = time.time()
+    summary = train_align(train_dir, out, AlignConfig(progress=False))
+    train_s = time.time() - t0
+    result = evaluate_retrieval(load_aligned_model(str(out)), eval_dir)
+    print(json.dumps({"train_s": round(train_s, 1), "summary": summary, "eval": result}, indent=1))
+    text, av = result["text"], result["av"]
+    assert text["single"]["n"] >= 30 and text["joint"]["n"] >= 10 and av["n"] >= 20
+    assert text["single"]["r1"] >= 0.8 and text["single"]["r5"] >= 0.95
+    for kind in ("visual", "word", "sound"):
+        assert text[kind]["r1"] >= 0.8, kind
+    assert text["joint"]["r1"] >= 0.7
+    assert text["single"]["iou"] >= 0.5
+    assert av["accuracy"] >= 0.9
