@@ -7,6 +7,7 @@ time span, so memory per element is bounded whatever the video's length.
 
 from __future__ import annotations
 
+import math
 import time
 
 import apache_beam as beam
@@ -61,11 +62,14 @@ class DecodeVideoFn(beam.DoFn):
     """
 
     def __init__(self, decode_config: DecodeConfig, window_spec: WindowSpec, windows_per_chunk: int,
-                 progress: tuple[str, str] | None = None):
+                 progress: tuple[str, str] | None = None, speech_chunk_s: float = 30.0):
         self.decode_config = decode_config
         self.progress = progress  # (db_uri, run_id): leave a marker per finished file for the driver's bar
         self.window_spec = window_spec
-        self.windows_per_chunk = windows_per_chunk
+        # The speech encoder works in fixed `speech_chunk_s` pieces: a chunk must end on that grid or its audio
+        # features would differ from whole-file encoding. Round up to whole pieces (12 windows = 60 s at 2 FPS).
+        windows_per_piece = max(1, round(speech_chunk_s * decode_config.fps / window_spec.stride_frames))
+        self.windows_per_chunk = math.ceil(windows_per_chunk / windows_per_piece) * windows_per_piece
         self.videos = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "videos_decoded")
         self.video_seconds = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "video_seconds_decoded")
         self.decode_ms = beam.metrics.Metrics.distribution(METRICS_NAMESPACE, "decode_ms_per_video")

@@ -43,9 +43,12 @@ def media_dir(tmp_path_factory):
     return out
 
 
-def _run(uri: str, windows_per_chunk: int, video_id: str = "vid0"):
-    """process() outputs split into (headers, chunks, failures)."""
-    fn = DecodeVideoFn(CFG, SPEC, windows_per_chunk)
+def _run(uri: str, windows_per_chunk: int, video_id: str = "vid0", speech_chunk_s: float = 5.0):
+    """process() outputs split into (headers, chunks, failures).
+
+    speech_chunk_s=5.0 (one window per speech piece) keeps `windows_per_chunk` as given, to test tiling.
+    """
+    fn = DecodeVideoFn(CFG, SPEC, windows_per_chunk, speech_chunk_s=speech_chunk_s)
     headers, chunks, failures = [], [], []
     for out in fn.process(VideoTask(uri=uri, video_id=video_id, size_bytes=0)):
         if isinstance(out, TaggedOutput):
@@ -126,8 +129,11 @@ def test_a_missing_file_is_a_probe_failure_not_an_exception(media_dir):
     assert (failure.stage, failure.error_type) == ("probe", "ProbeError")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (see report): chunks cut off the 30 s speech-chunk grid change the "
-                                       "audio features, so --windows-per-chunk changes the stored vectors")
+def test_chunks_are_rounded_up_to_whole_speech_pieces():
+    # 30 s speech pieces at 2 FPS with 5 s windows: 6 windows per piece.
+    assert [DecodeVideoFn(CFG, SPEC, n).windows_per_chunk for n in (1, 6, 7, 12)] == [6, 6, 12, 12]
+
+
 def test_stored_vectors_do_not_depend_on_windows_per_chunk(media_dir):
     import torch
 
@@ -138,7 +144,7 @@ def test_stored_vectors_do_not_depend_on_windows_per_chunk(media_dir):
     uri = str(media_dir / "clip.mp4")
     encoded = {}
     for windows_per_chunk in (1, 12):  # 5 s chunks vs one chunk for the whole 12.3 s clip
-        _, chunks, _ = _run(uri, windows_per_chunk)
+        _, chunks, _ = _run(uri, windows_per_chunk, speech_chunk_s=30.0)
         with torch.inference_mode():
             rows = encode_media_chunk_batch(model, chunks)
         encoded[windows_per_chunk] = {f: np.concatenate([getattr(r, f) for r in rows])
