@@ -17,12 +17,14 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import fsspec
 import numpy as np
 import torch
 
 from favor_ops.media.decode import DecodeConfig
 from favor_ops.media.sync import first_audio_frame
 from favor_ops.media.windowing import WindowSpec
+from favor_ops.store.catalog import content_sha256
 from pipelines.index.elements import MediaChunk, WindowRows
 
 
@@ -38,14 +40,6 @@ class ModelDescription:
     window_spec: WindowSpec
 
 
-def _sha256_file(path: Path, block_bytes: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(block_bytes):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def describe_model(spec: str) -> ModelDescription:
     """Preset name or checkpoint dir -> ModelDescription (reads the config and hashes the weights file)."""
     from favor_ops.models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, is_favor_checkpoint
@@ -59,7 +53,8 @@ def describe_model(spec: str) -> ModelDescription:
     elif Path(spec).is_dir() and is_favor_checkpoint(spec):
         saved = json.loads((Path(spec) / CONFIG_FILE).read_text())
         config = FavorConfig.from_dict(saved["config"])
-        version = f"{config.name}-{_sha256_file(Path(spec) / WEIGHTS_FILE)[:12]}"
+        weights = str(Path(spec) / WEIGHTS_FILE)
+        version = f"{config.name}-{content_sha256(fsspec.filesystem('file'), weights, 1 << 20)[:12]}"
     else:
         raise ModelLoadError(spec, f"not a preset ({', '.join(sorted(PRESETS))}) nor a FAVOR checkpoint directory")
     return ModelDescription(
