@@ -23,6 +23,7 @@ import torch.nn as nn
 
 from favor_ops.retrieval.queries import n_variants, project_attrs, query_text
 from favor_ops.training.contrastive import NEGATIVE, POSITIVE, maxsim_scores, multi_positive_nce
+from favor_ops.training.optimizer_step import optimizer_step
 
 
 @dataclass(frozen=True)
@@ -91,11 +92,7 @@ def pretrain_visual(aligned, dataset, cfg: FramePretrainConfig, rng: np.random.G
         for i, (_, _, a) in enumerate(batch):
             labels[i, index[a]] = POSITIVE
         loss = multi_positive_nce(aligned.heads.scale() * maxsim_scores(tokens, text_vecs), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        optimizer.step()
-        last = float(loss.detach())
+        last = optimizer_step(loss, optimizer, params, cfg.grad_clip)
         if log is not None:
             log({"stage": "visual_frames", "step": step + 1, "frame_loss": round(last, 5)})
         if bar:

@@ -23,6 +23,7 @@ import torch.nn as nn
 
 from favor_ops.retrieval.queries import n_variants, query_text
 from favor_ops.training.contrastive import NEGATIVE, POSITIVE, multi_positive_nce
+from favor_ops.training.optimizer_step import optimizer_step
 
 
 @dataclass(frozen=True)
@@ -96,11 +97,7 @@ def pretrain_speech(aligned, dataset, cfg: SpeechPretrainConfig, rng: np.random.
         for r, a in enumerate(labels_of):
             labels[r, index[a]] = POSITIVE
         loss = multi_positive_nce(aligned.heads.scale() * vecs @ text_vecs.t(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        optimizer.step()
-        last = float(loss.detach())
+        last = optimizer_step(loss, optimizer, params, cfg.grad_clip)
         if log is not None:
             log({"stage": "speech_events", "step": step + 1, "event_loss": round(last, 5)})
         if bar:
