@@ -1,11 +1,13 @@
-"""Encode MediaChunks with a FavorModel: visual + speech encoders, sync, causal Q-Former.
+"""Encode MediaChunks with an AlignedModel: visual + speech encoders, sync, causal Q-Former, retrieval heads.
 
 No Beam here (the ModelHandler calls it), so tests can run it directly. The
 frames of every chunk in a batch go through the visual encoder in one call;
-speech and the Q-Former run per chunk. Each window gets its query tokens
-(the `tokens` multivector), a pooled vector, and an audio-only and a
-visual-only vector (the same Q-Former with the other modality masked) for
-cross-modal matching.
+speech and the Q-Former run per chunk. Each window gets the vectors of
+`AlignedModel.window_vectors`: its projected query tokens (the `tokens`
+multivector, E wide), a pooled vector, and an audio-only and a visual-only
+vector (the same Q-Former with the other modality masked) for cross-modal
+matching. A preset or a plain FAVOR checkpoint has identity heads (E = H):
+the stored tokens are then the Q-Former's own outputs, unit-normalised.
 """
 
 from __future__ import annotations
@@ -41,72 +43,78 @@ class ModelDescription:
 
 
 def describe_model(spec: str) -> ModelDescription:
-    """Preset name or checkpoint dir -> ModelDescription (reads the config and hashes the weights file)."""
+    """Preset name or checkpoint dir -> ModelDescription (reads the configs and hashes the weights files: the
+    FAVOR weights and, for an aligned checkpoint, the retrieval heads, whose width E is the stored D)."""
     from favor_ops.models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, is_favor_checkpoint
     from favor_ops.models.config import FavorConfig
     from favor_ops.models.loading import ModelLoadError
     from favor_ops.models.presets import PRESETS, preset_config
+    from favor_ops.retrieval.aligned_model import RETRIEVAL_CONFIG_FILE, RETRIEVAL_WEIGHTS_FILE, \
+        is_aligned_checkpoint
 
     if spec in PRESETS:
         config = preset_config(spec)
+        dim = config.causal_qformer.hidden_size
         version = f"{spec}-{hashlib.sha256(config.to_json().encode()).hexdigest()[:12]}"
     elif Path(spec).is_dir() and is_favor_checkpoint(spec):
         saved = json.loads((Path(spec) / CONFIG_FILE).read_text())
         config = FavorConfig.from_dict(saved["config"])
-        weights = str(Path(spec) / WEIGHTS_FILE)
-        version = f"{config.name}-{content_sha256(fsspec.filesystem('file'), weights, 1 << 20)[:12]}"
+        dim = config.causal_qformer.hidden_size
+        fs = fsspec.filesystem("file")
+        digest = content_sha256(fs, str(Path(spec) / WEIGHTS_FILE), 1 << 20)
+        if is_aligned_checkpoint(spec):
+            retrieval = json.loads((Path(spec) / RETRIEVAL_CONFIG_FILE).read_text())
+            dim = int(retrieval["heads"]["embed_dim"])
+            heads_digest = content_sha256(fs, str(Path(spec) / RETRIEVAL_WEIGHTS_FILE), 1 << 20)
+            digest = hashlib.sha256(f"{digest}:{heads_digest}".encode()).hexdigest()
+        version = f"{config.name}-{digest[:12]}"
     else:
         raise ModelLoadError(spec, f"not a preset ({', '.join(sorted(PRESETS))}) nor a FAVOR checkpoint directory")
     return ModelDescription(
         spec=spec,
         model_version=version,
-        dim=config.causal_qformer.hidden_size,
+        dim=dim,
         n_query_tokens=config.causal_qformer.num_query_tokens,
         decode_config=DecodeConfig(**config.decode_config()),
         window_spec=config.windows.window_spec(),
     )
 
 
-def _normalise(x: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.normalize(x, dim=-1)
+def as_aligned(model):
+    """An AlignedModel as is; a bare FavorModel wrapped with identity heads (E = H)."""
+    from favor_ops.retrieval.aligned_model import AlignedModel
+    from favor_ops.retrieval.heads import identity_heads
 
-
-def _masked_run(model, batch, *, keep_visual: bool, keep_audio: bool, has_video: bool, has_audio: bool) -> torch.Tensor:
-    """Pooled (W, D) query tokens with one modality masked out (and zeroed)."""
-    D = model.config.modality_width
-    slots = batch.slots.clone()
-    visual_mask, audio_mask = batch.visual_mask, batch.audio_mask
-    if not keep_visual:
-        slots[..., :D] = 0
-        visual_mask = torch.zeros_like(visual_mask)
-    if not keep_audio:
-        slots[..., D:] = 0
-        audio_mask = torch.zeros_like(audio_mask)
-    masked = dataclasses.replace(batch, slots=slots, visual_mask=visual_mask, audio_mask=audio_mask)
-    out = model.run_window_batch(masked, has_video and keep_visual, has_audio and keep_audio)
-    return _normalise(out.query_tokens.mean(dim=1))  # (W, D)
+    if isinstance(model, AlignedModel):
+        return model
+    return AlignedModel(model, identity_heads(model.config.causal_qformer.hidden_size).to(model.device)).eval()
 
 
 def encode_media_chunk_batch(model, chunks: list[MediaChunk]) -> list[WindowRows]:
-    """Encode a batch of chunks (any videos) into WindowRows, one per chunk, in input order."""
-    cfg = model.config
+    """Encode a batch of chunks (any videos) into WindowRows, one per chunk, in input order.
+
+    `model` is an AlignedModel (what the ModelHandler loads) or a bare FavorModel (identity heads)."""
+    aligned = as_aligned(model)
+    favor = aligned.favor
     # Visual encoder: every frame of the batch in one call.
     frame_counts = [len(c.frames_rgb) if c.has_video else 0 for c in chunks]
     visual_all = None
     if sum(frame_counts):
         frames = np.concatenate([c.frames_rgb for c, n in zip(chunks, frame_counts) if n])  # (sum F, H, W, 3)
-        visual_all = model.encode_frames(model.preprocess_frames(frames))  # (sum F, Nq, D)
+        visual_all = favor.encode_frames(favor.preprocess_frames(frames))  # (sum F, Nq, D)
     results, offset = [], 0
     for chunk, n_vis in zip(chunks, frame_counts):
         visual = visual_all[offset : offset + n_vis] if n_vis else None
         offset += n_vis
-        results.append(_encode_chunk(model, chunk, visual))
+        results.append(_encode_chunk(aligned, chunk, visual))
     return results
 
 
-def _encode_chunk(model, chunk: MediaChunk, visual: torch.Tensor | None) -> WindowRows:
+def _encode_chunk(aligned, chunk: MediaChunk, visual: torch.Tensor | None) -> WindowRows:
+    from favor_ops.retrieval.aligned_model import mask_modality
+
+    model = aligned.favor
     cfg = model.config
-    spec = cfg.windows.window_spec()
     fps = chunk.fps
     has_audio = chunk.has_audio and len(chunk.audio) > 0
     has_video = chunk.has_video and visual is not None
@@ -129,22 +137,26 @@ def _encode_chunk(model, chunk: MediaChunk, visual: torch.Tensor | None) -> Wind
         duration_s=chunk.duration_s if chunk.duration_s > 0 else None,  # a still image spans one frame slice
     )
     out = model.run_window_batch(batch, has_video, has_audio)
-    tokens = out.query_tokens  # (K, Nq, D)
-    zeros = torch.zeros((len(window_ids), tokens.shape[-1]), device=tokens.device)
-    audio_vec = _masked_run(model, batch, keep_visual=False, keep_audio=True, has_video=has_video,
-                            has_audio=has_audio) if has_audio else zeros
-    visual_vec = _masked_run(model, batch, keep_visual=True, keep_audio=False, has_video=has_video,
-                             has_audio=has_audio) if has_video else zeros
+    D = cfg.modality_width
+    audio_only = visual_only = None  # (K, Nq, H) query tokens with the other modality masked
+    if has_audio:
+        audio_batch = mask_modality(batch, D, keep_visual=False, keep_audio=True)
+        audio_only = model.run_window_batch(audio_batch, False, True).query_tokens
+    if has_video:
+        visual_batch = mask_modality(batch, D, keep_visual=True, keep_audio=False)
+        visual_only = model.run_window_batch(visual_batch, True, False).query_tokens
+    vectors = aligned.window_vectors(out.query_tokens, audio_only, visual_only)  # tokens (K, Nq, E), ...
+    as_np = lambda key: vectors[key].float().cpu().numpy().astype(np.float32)  # noqa: E731
     return WindowRows(
         video_id=chunk.video_id,
         chunk_idx=chunk.chunk_idx,
         window_idx=window_ids.astype(np.int32),
         t_start=np.asarray(out.t_start_s, dtype=np.float64),
         t_end=np.asarray(out.t_end_s, dtype=np.float64),
-        tokens=tokens.cpu().numpy().astype(np.float32),
-        pooled=_normalise(tokens.mean(dim=1)).cpu().numpy().astype(np.float32),
-        audio_vec=audio_vec.cpu().numpy().astype(np.float32),
-        visual_vec=visual_vec.cpu().numpy().astype(np.float32),
+        tokens=as_np("tokens"),
+        pooled=as_np("pooled"),
+        audio_vec=as_np("audio_vec"),
+        visual_vec=as_np("visual_vec"),
         has_audio=has_audio,
         has_video=has_video,
         transcripts=[""] * len(window_ids),

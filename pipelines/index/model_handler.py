@@ -44,15 +44,14 @@ class FavorWindowModelHandler(ModelHandler[MediaChunk, Any, Any]):
     def load_model(self):
         import torch
 
-        from favor_ops.models.loading import load_favor_model
+        from favor_ops.retrieval.aligned_model import load_aligned_model
 
         if self.torch_threads:
             torch.set_num_threads(self.torch_threads)  # worker processes share the cores: no oversubscription
         device = self.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        model = load_favor_model(self.model_spec, device=device)
-        model.eval()
+        model = load_aligned_model(self.model_spec, device=device)  # FAVOR model + retrieval heads (identity for presets)
         log_path = os.environ.get(MODEL_LOAD_LOG_ENV)
         if log_path:
             with open(log_path, "a", encoding="utf-8") as log:

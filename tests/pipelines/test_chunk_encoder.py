@@ -138,3 +138,31 @@ def test_a_batch_mixing_audio_only_and_silent_chunks_keeps_each_modality_apart(m
     np.testing.assert_array_equal(mixed[1].audio_vec, 0.0)
     for m, s in zip(mixed, alone):
         _assert_same_windows([m], s)
+
+
+def test_aligned_heads_give_the_query_side_vectors_and_their_own_model_version(model, tmp_path):
+    """With trained (here: random, E != H) retrieval heads the index stores exactly what
+    AlignedModel.encode_media gives for the same file (the search side's space), and the heads are part of the
+    model version: new heads re-index."""
+    from favor_ops.retrieval.aligned_model import AlignedModel
+    from favor_ops.retrieval.heads import RetrievalHeads, RetrievalHeadsConfig
+    from pipelines.index.chunk_encoder import describe_model
+
+    H, E = model.config.causal_qformer.hidden_size, 24
+    torch.manual_seed(0)
+    aligned = AlignedModel(model, RetrievalHeads(RetrievalHeadsConfig(window_dim=H, embed_dim=E))).eval()
+    media = _media(5)
+    rows = _encode(aligned, [_chunk(media, "v", 0, 0, SPEECH_CHUNK_WINDOWS),
+                             _chunk(media, "v", 1, SPEECH_CHUNK_WINDOWS, N_WINDOWS)])
+    with torch.inference_mode():
+        whole = aligned.encode_media(media[0], media[1], duration_s=DURATION_S)
+    assert _joined(rows, "tokens").shape == (N_WINDOWS, 32, E)
+    for field in VECTOR_FIELDS:
+        np.testing.assert_allclose(_joined(rows, field), getattr(whole, field), atol=ATOL, err_msg=field)
+
+    first = describe_model(str(aligned.save(tmp_path / "a")))
+    assert first.dim == E
+    with torch.no_grad():
+        aligned.heads.window_proj.bias.add_(0.01)
+    second = describe_model(str(aligned.save(tmp_path / "b")))
+    assert second.model_version != first.model_version and second.dim == E
