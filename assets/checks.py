@@ -16,6 +16,10 @@ search_index:
   (favor_ops.retrieval.evaluate.evaluate_retrieval: it encodes the evaluation corpus itself, it does
   not query the LanceDB index). Without an evaluation set the check fails with WARN severity and says
   how to make one.
+qa_answers:
+- `qa_failure_rate_below_threshold`: failed questions / questions tried (answered + failed) of the
+  latest qa_answers materialization is at most `max_failed_fraction` (run config, default 0.1).
+  Passes when no questions file is configured (nothing was tried).
 """
 
 
@@ -28,10 +32,14 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeve
 from assets.index_assets import (
     META_FAILED_FILES,
     META_INDEX_RUN_ID,
+    META_QA_ANSWERED,
+    META_QA_CONFIGURED,
+    META_QA_FAILED,
     META_TO_INDEX,
     PREVIEW_ROWS,
     index_descriptions,
     latest_metadata,
+    qa_answers,
     search_index,
     window_tokens,
 )
@@ -153,6 +161,39 @@ def indexes_cover_windows(context: AssetCheckExecutionContext, store: LanceStore
     )
 
 
+class QAFailureRateConfig(Config):
+    max_failed_fraction: float = 0.1  # failed questions / questions tried (answered + failed), at most
+
+
+@asset_check(asset=qa_answers)
+def qa_failure_rate_below_threshold(context: AssetCheckExecutionContext, config: QAFailureRateConfig) -> AssetCheckResult:
+    """The latest batch QA failed on at most `max_failed_fraction` of the questions it tried."""
+    run = latest_metadata(context, qa_answers.key)
+    configured = bool(run.get(META_QA_CONFIGURED, False))
+    answered = int(run.get(META_QA_ANSWERED) or 0)
+    failed = int(run.get(META_QA_FAILED) or 0)
+    tried = answered + failed
+    fraction = failed / tried if tried else 0.0
+    if not run:
+        description = "qa_answers has no materialization to check"
+    elif not configured:
+        description = "no questions file configured: nothing was answered"
+    else:
+        description = None
+    return AssetCheckResult(
+        passed=bool(run) and fraction <= config.max_failed_fraction,
+        severity=AssetCheckSeverity.ERROR,
+        description=description,
+        metadata={
+            META_QA_CONFIGURED: configured,
+            "answered": answered,
+            "failed": failed,
+            "failed_fraction": MetadataValue.float(fraction),
+            "max_failed_fraction": MetadataValue.float(config.max_failed_fraction),
+        },
+    )
+
+
 EVAL_CORPUS_ENV = "FAVOR_EVAL_CORPUS"
 EVAL_KS = (1, 5, 10)  # the k of evaluate_retrieval's r1 / r5 / r10
 
@@ -216,5 +257,6 @@ def retrieval_quality(config: RetrievalQualityConfig, model: ModelResource) -> A
     )
 
 
-index_graph_checks = [windows_match_videos, window_keys_unique, failure_rate_below_threshold, indexes_cover_windows]
+index_graph_checks = [windows_match_videos, window_keys_unique, failure_rate_below_threshold, indexes_cover_windows,
+                      qa_failure_rate_below_threshold]
 retrieval_checks = [retrieval_quality]  # slow (encodes the evaluation set): kept apart so tests can leave it out

@@ -1,4 +1,4 @@
-"""The index graph: video_catalog -> window_tokens -> search_index.
+"""The index graph: video_catalog -> window_tokens -> search_index -> qa_answers.
 
 - `video_catalog`  lists the archive, content-hashes the files that arrived in the partition's
                    window and plans them against the store (what is new or changed, what this
@@ -7,24 +7,30 @@
                    and reports its summary: counts, failures, video-seconds, throughput, versions.
 - `search_index`   refreshes the ANN and full-text indexes and compacts the tables that changed
                    since its last materialization (favor_ops.store.maintenance).
+- `qa_answers`     answers the questions file of the `qa` resource against the store
+                   (favor_ops.qa.batch.run_batch_qa: the `answers` table and a JSONL per run); with no
+                   questions file configured it answers nothing and says so.
 
 The data lives in LanceDB, not in Dagster: each asset returns a MaterializeResult with metadata and
 the next one depends on it by `deps` (no IO manager, nothing pickled under DAGSTER_HOME).
 
-Partitions: the catalog reports exactly the partition's arrivals. The index job plans from the
-whole archive (IndexJobConfig has no file filter yet), so `window_tokens` indexes every file not yet
-indexed by this model version: the partition's arrivals and anything else still pending.
+Partitions: `video_catalog` and `window_tokens` see exactly the run's arrival window (one day, or a
+single-run backfill range): the index job lists only files with mtime in the window
+(IndexJobConfig.modified_between_s), so a partition indexes its own arrivals and nothing else.
+`search_index` and `qa_answers` work on the whole store; their partitions only say which run.
 """
 
 
 from collections.abc import Mapping, Sequence
 
+import json
+
 import fsspec
-from dagster import AssetExecutionContext, AssetKey, Config, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, Config, Failure, MaterializeResult, MetadataValue, asset
 
 from assets.archive_listing import ArchiveFile, list_archive
 from assets.partitions import arrival_window_of, daily_arrivals, single_run_backfill
-from assets.resources import ArchiveResource, BeamRunnerResource, LanceStoreResource, ModelResource
+from assets.resources import ArchiveResource, BeamRunnerResource, LanceStoreResource, ModelResource, QAResource
 from favor_ops.store.catalog import (
     CatalogConfig,
     CatalogEntry,
@@ -47,6 +53,10 @@ META_INDEX_RUN_ID = "index_run_id"
 META_TO_INDEX = "to_index"
 META_FAILED_FILES = "failed_files"
 META_TABLE_VERSIONS = "table_versions"
+META_QA_CONFIGURED = "questions_configured"
+META_QA_ANSWERED = "answered"
+META_QA_SKIPPED = "skipped"
+META_QA_FAILED = "failed"
 
 
 def _markdown_list(lines: Sequence[str], total: int) -> MetadataValue:
@@ -163,8 +173,13 @@ def window_tokens(
     from pipelines.index.job import run_index_job
 
     archive.prepare()
-    config = beam.index_job_config(source=archive.uri, db=store.uri, model=model.spec, device=model.device)
-    context.log.info(f"index job: {archive.uri} -> {store.uri} with {model.spec} on Beam runner {beam.runner}")
+    window = arrival_window_of(context)
+    config = beam.index_job_config(
+        source=archive.uri, db=store.uri, model=model.spec, device=model.device, modified_between_s=window.bounds_s
+    )
+    context.log.info(
+        f"index job: {archive.uri} [{window.describe()}] -> {store.uri} with {model.spec} on Beam runner {beam.runner}"
+    )
     summary = run_index_job(config, progress=context.log.info)
     throughput = summary.video_seconds / summary.wall_s if summary.wall_s else 0.0
     context.log.info(
@@ -189,6 +204,7 @@ def window_tokens(
             "wrote_anything": summary.wrote_anything,
             "exit_code": summary.exit_code,
             "beam_runner": beam.runner,
+            "arrival_window": window.describe(),
             "failure_list": _markdown_table(summary.failures, ["uri", "stage", "error_type", "message"]),
         }
     )
@@ -272,4 +288,53 @@ def search_index(
     )
 
 
-index_graph_assets = [video_catalog, window_tokens, search_index]
+def _json_safe(value) -> object:
+    return json.loads(json.dumps(value, default=str))
+
+
+@asset(
+    group_name=GROUP_NAME,
+    deps=[search_index],
+    partitions_def=daily_arrivals,
+    backfill_policy=single_run_backfill,
+    op_tags={GPU_TAG_KEY: "true"},
+    pool=GPU_POOL,
+    kinds={"pytorch", "lancedb"},
+)
+def qa_answers(context: AssetExecutionContext, store: LanceStoreResource, qa: QAResource) -> MaterializeResult:
+    """Answers to the `qa` resource's questions file (LanceDB `answers` + a JSONL per run); none configured: nothing."""
+    questions_path = qa.questions()
+    if questions_path is None:
+        message = "no questions file configured (qa resource questions_path, or FAVOR_QA_QUESTIONS): nothing answered"
+        context.log.info(f"qa_answers: {message}")
+        return MaterializeResult(metadata={META_QA_CONFIGURED: False, "status": message, "db_uri": store.uri})
+    fs, path = fsspec.core.url_to_fs(questions_path)
+    if not fs.isfile(path):
+        raise Failure(description=f"qa_answers: questions file {questions_path} does not exist or is not a file",
+                      metadata={"questions_path": questions_path})
+    from favor_ops.qa.batch import run_batch_qa
+
+    out_path = qa.answers_path(context.run.run_id)
+    context.log.info(f"qa_answers: {questions_path} against {store.uri} with {qa.model or 'the default QA model'}")
+    summary = run_batch_qa(db=store.uri, questions_path=questions_path, out_path=out_path, model=qa.model or None)
+    answered, skipped, failed = int(summary.answered), int(summary.skipped), int(summary.failed)
+    attempted = answered + failed
+    context.log.info(f"qa_answers: {answered} answered, {skipped} skipped, {failed} failed in {summary.elapsed_s:.1f} s")
+    return MaterializeResult(
+        metadata={
+            META_QA_CONFIGURED: True,
+            META_QA_ANSWERED: answered,
+            META_QA_SKIPPED: skipped,
+            META_QA_FAILED: failed,
+            "failed_share": MetadataValue.float(failed / attempted if attempted else 0.0),  # of answered + failed
+            "elapsed_s": MetadataValue.float(float(summary.elapsed_s)),
+            "questions_path": MetadataValue.path(questions_path),
+            "answers_path": MetadataValue.path(out_path),
+            "model": qa.model or "(default QA checkpoint)",
+            "db_uri": store.uri,
+            "summary": MetadataValue.json(_json_safe(summary.as_dict())),
+        }
+    )
+
+
+index_graph_assets = [video_catalog, window_tokens, search_index, qa_answers]

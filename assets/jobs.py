@@ -1,5 +1,8 @@
 """The job the schedule and the sensor launch: the whole index graph, one arrival-day partition (or range).
 
+video_catalog -> window_tokens -> search_index -> qa_answers: index the window's arrivals, refresh the
+search indexes, then answer the configured questions (none configured by default: a no-op step).
+
 The steps run in one process (in_process_executor): the graph is a chain, the Beam job brings its
 own parallelism, and one process loads torch and the store once instead of once per step.
 
@@ -20,5 +23,5 @@ index_graph_job = define_asset_job(
     selection=AssetSelection.assets(*index_graph_assets),  # their checks come with them; partitions: daily_arrivals
     tags={GPU_TAG_KEY: "true"},
     executor_def=in_process_executor,
-    description="Catalog the archive, index new files with the Beam job, refresh the search indexes.",
+    description="Catalog the archive, index new files with the Beam job, refresh the search indexes, answer the questions file.",
 )

@@ -8,6 +8,8 @@ as the value's source):
     FAVOR_DB_URI        LanceDB feature store        default $FAVOR_HOME/db
     FAVOR_MODEL         checkpoint dir or preset     default the trained demo checkpoint, else preset `demo`
     FAVOR_BEAM_RUNNER   Beam runner                  default `local` (FnApiRunner, worker processes)
+    FAVOR_QA_QUESTIONS  questions JSONL for qa_answers   default none (qa_answers answers nothing)
+    FAVOR_QA_MODEL      QA checkpoint dir or preset  default none (the QA library's default checkpoint)
 
 FAVOR_HOME defaults to `.favor` in the working directory, so a fresh checkout works with no
 settings: `dagster dev` in the repository root indexes `.favor/archive` into `.favor/db`.
@@ -27,6 +29,8 @@ ARCHIVE_URI_ENV = "FAVOR_ARCHIVE_URI"
 DB_URI_ENV = "FAVOR_DB_URI"
 MODEL_ENV = "FAVOR_MODEL"
 BEAM_RUNNER_ENV = "FAVOR_BEAM_RUNNER"
+QA_QUESTIONS_ENV = "FAVOR_QA_QUESTIONS"
+QA_MODEL_ENV = "FAVOR_QA_MODEL"
 
 LOCAL_RUNNER = "local"  # pipelines.index.runner_options.LOCAL_RUNNER (not imported: it pulls in Beam)
 
@@ -39,7 +43,11 @@ def default_db_uri() -> str:
     return str(favor_home() / "db")
 
 
-def env_or_default(name: str, default: str) -> EnvVar | str:
+def default_answers_dir() -> str:
+    return str(favor_home() / "qa")
+
+
+def env_or_default(name: str, default: str | None) -> EnvVar | str | None:
     """EnvVar(name) when the variable is set (resolved at run time, shown as such in the UI), else `default`."""
     return EnvVar(name) if os.environ.get(name) else default
 
@@ -99,8 +107,17 @@ class BeamRunnerResource(ConfigurableResource):
     )
     extra_args: list[str] = Field(default_factory=list, description="Extra --flag=value Beam pipeline options.")
 
-    def index_job_config(self, *, source: str, db: str, model: str, device: str = "auto"):
-        """IndexJobConfig for one run. Indexes and compaction are left to the `search_index` asset."""
+    def index_job_config(
+        self,
+        *,
+        source: str,
+        db: str,
+        model: str,
+        device: str = "auto",
+        modified_between_s: tuple[float, float] | None = None,
+    ):
+        """IndexJobConfig for one run: only files with start <= mtime < end when `modified_between_s` is
+        given (a partition's arrival window). Indexes and compaction are left to the `search_index` asset."""
         from pipelines.index.job import IndexJobConfig
 
         return IndexJobConfig(
@@ -113,7 +130,33 @@ class BeamRunnerResource(ConfigurableResource):
             running_mode=self.running_mode,
             device=device,
             maintain=False,
+            modified_between_s=modified_between_s,
         )
+
+
+class QAResource(ConfigurableResource):
+    """Batch question answering for `qa_answers` (favor_ops.qa.batch.run_batch_qa)."""
+
+    questions_path: str | None = Field(
+        default=None,
+        description='Questions JSONL, one {"question_id", "video_id", "question"} per line; none: nothing is answered.',
+    )
+    model: str | None = Field(default=None, description="QA checkpoint dir or preset; none: the QA library's default.")
+    answers_dir: str = Field(
+        default=default_answers_dir(),
+        description="Directory of each run's answers JSONL (answers-<run_id>.jsonl); answers also go to the store.",
+    )
+
+    def questions(self) -> str | None:
+        """The configured questions file, or None (unset or blank)."""
+        return (self.questions_path or "").strip() or None
+
+    def answers_path(self, run_id: str) -> str:
+        """Where this run's answers JSONL goes (a local answers_dir is created)."""
+        directory = self.answers_dir.rstrip("/")
+        if _is_local_uri(directory):
+            _local_path(directory).mkdir(parents=True, exist_ok=True)
+        return f"{directory}/answers-{run_id}.jsonl"
 
 
 def resources_from_env() -> dict[str, ConfigurableResource]:
@@ -123,4 +166,5 @@ def resources_from_env() -> dict[str, ConfigurableResource]:
         "store": LanceStoreResource(uri=env_or_default(DB_URI_ENV, default_db_uri())),
         "model": ModelResource(spec=env_or_default(MODEL_ENV, default_model_spec())),
         "beam": BeamRunnerResource(runner=env_or_default(BEAM_RUNNER_ENV, LOCAL_RUNNER)),
+        "qa": QAResource(questions_path=env_or_default(QA_QUESTIONS_ENV, None), model=env_or_default(QA_MODEL_ENV, None)),
     }

@@ -5,6 +5,12 @@ skipping hidden names (".x"), the store's own directory and non-media extensions
 each file's content (sha256, streamed in blocks): `video_id` = the first `video_id_hex_chars`
 hex characters. A file whose content changes gets a new video_id; a moved or copied file keeps it.
 
+`list_media_files(uri)` is the same walk without reading any file: (uri, size, mtime) per media
+file, optionally only those modified in a time window (`modified_between_s`, half-open
+[start, end) in seconds since the epoch). The index job and the Dagster assets list through it, so
+every caller records the same URI for a file: a plain path for an archive given as a plain local
+path, protocol://path otherwise (a file:// archive keeps file://).
+
 `plan_indexing(entries, store_states, model_version)` keeps the files that need work: a file is
 skipped when its video_id is already in `videos` with the same model_version and status
 "indexed" (and, unless `retry_failed`, status "failed": a file that failed with this model
@@ -105,6 +111,15 @@ class CatalogFailure:
         return row
 
 
+@dataclass(frozen=True)
+class MediaFile:
+    """A listed media file, not read: what list_media_files returns."""
+
+    uri: str  # as the index job records and opens it: a plain local path, or protocol://path
+    size_bytes: int
+    mtime_s: float  # modification time, seconds since the epoch (UTC)
+
+
 @dataclass
 class CatalogResult:
     entries: list[CatalogEntry] = field(default_factory=list)  # every readable media file
@@ -135,16 +150,44 @@ def _excluded(path: str, excluded: list[str]) -> bool:
     return any(path == ex or path.startswith(ex.rstrip("/") + "/") for ex in excluded)
 
 
-def _mtime_s(info: Mapping) -> float:
-    value = info.get("mtime", info.get("LastModified", info.get("last_modified", info.get("updated"))))
-    if value is None:
-        return 0.0
-    if hasattr(value, "timestamp"):
-        return float(value.timestamp())
+# fsspec `info` keys that carry a modification time, by filesystem (local, s3, gcs/az, memory), in order of preference.
+MTIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "created")
+
+
+def mtime_seconds(info: Mapping) -> float:
+    """Modification time of an fsspec `info` dict in seconds since the epoch (0.0 when it has none)."""
+    for key in MTIME_KEYS:
+        value = info.get(key)
+        if value is None:
+            continue
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            continue
+    return 0.0
+
+
+def modified_between(mtime_s: float, between_s: tuple[float, float] | None) -> bool:
+    """True when `between_s` is None or start <= mtime_s < end (either bound may be -inf / +inf)."""
+    if between_s is None:
+        return True
+    start_s, end_s = between_s
+    return start_s <= mtime_s < end_s
+
+
+def check_time_window(between_s: tuple[float, float] | None) -> tuple[float, float] | None:
+    """`between_s` as a (start, end) pair of floats; ValueError unless it is two numbers with start <= end."""
+    if between_s is None:
+        return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
+        start_s, end_s = (float(v) for v in between_s)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"a time window is (start_s, end_s), got {between_s!r}") from err
+    if not start_s <= end_s:  # also rejects NaN
+        raise ValueError(f"a time window needs start_s <= end_s, got {between_s!r}")
+    return start_s, end_s
 
 
 def _extension_ok(path: str, cfg: CatalogConfig) -> bool:
@@ -251,6 +294,31 @@ def list_media(
     return files, failures
 
 
+def list_media_files(
+    archive_uri: str,
+    cfg: CatalogConfig = CatalogConfig(),
+    *,
+    exclude_uris: Iterable[str] = (),
+    fs_options: Mapping | None = None,
+    modified_between_s: tuple[float, float] | None = None,
+) -> tuple[list[MediaFile], list[CatalogFailure]]:
+    """Media files under `archive_uri` as (uri, size, mtime), sorted by uri, and the entries that could not be listed.
+
+    `modified_between_s=(start, end)` keeps the files with start <= mtime < end (seconds since the
+    epoch; -inf / +inf leave a side open). Unlistable entries are returned whatever their time: they
+    have none to filter on.
+    """
+    window = check_time_window(modified_between_s)
+    fs, _ = fsspec.core.url_to_fs(archive_uri, **dict(fs_options or {}))
+    plain = _is_local(fs) and "://" not in str(archive_uri)
+    listed, failures = list_media(archive_uri, cfg, exclude_uris=exclude_uris, fs_options=fs_options)
+    files = [
+        MediaFile(uri=_public_uri(fs, path, plain), size_bytes=int(info.get("size") or 0), mtime_s=mtime_seconds(info))
+        for path, info in listed
+    ]
+    return sorted((f for f in files if modified_between(f.mtime_s, window)), key=lambda f: f.uri), failures
+
+
 # ---- hashing ----------------------------------------------------------------------------------
 
 
@@ -290,7 +358,7 @@ def scan_archive(
     for path, info in files:
         uri = _public_uri(fs, path, plain)
         size_bytes = int(info.get("size") or 0)
-        mtime = _mtime_s(info)
+        mtime = mtime_seconds(info)
         previous = (known or {}).get(uri)
         if previous is not None and previous.size_bytes == size_bytes and previous.mtime == mtime:
             entries.append(previous)

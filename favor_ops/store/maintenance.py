@@ -22,6 +22,7 @@ from typing import Iterable
 
 from lancedb.index import FTS, IvfFlat, IvfPq
 
+from favor_ops.errors import StageError
 from favor_ops.store.feature_store import COSINE, FeatureStore
 from favor_ops.store.schema import POOLED_COLUMN, TABLE_NAMES, TOKENS_COLUMN, TRANSCRIPT_COLUMN, WINDOWS
 
@@ -154,3 +155,158 @@ def run_maintenance(
     report.compacted_tables = compact(store, names, cfg)
     report.versions_after = store.table_versions()
     return report
+
+
+# ---- `favor store compact`: compaction + pruning to the newest N versions -----------------------------
+
+NO_CLEANUP = dt.timedelta(days=365 * 100)  # optimize() without pruning (None would prune at LanceDB's 7 days)
+MIN_VERSION_GAP_S = 0.2  # versions committed closer than this are kept or pruned together
+CLEANUP_MARGIN_S = 1.0  # the pruning cutoff sits at most this far before the oldest kept version
+
+
+@dataclass
+class TableCompaction:
+    """What `compact_store` did to one table."""
+
+    table: str
+    versions_before: int  # versions listed before (reachable by time travel)
+    versions_after: int
+    latest_before: int  # latest version number before
+    latest_after: int  # compaction commits new versions, so this may be larger
+    kept_versions: list[int] = field(default_factory=list)  # version numbers listed after
+    old_versions_removed: int = 0
+    bytes_freed: int = 0
+    fragments_removed: int = 0
+    fragments_added: int = 0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class CompactionReport:
+    uri: str
+    keep_versions: int
+    tables: list[TableCompaction] = field(default_factory=list)
+
+    @property
+    def bytes_freed(self) -> int:
+        return sum(t.bytes_freed for t in self.tables)
+
+    def as_dict(self) -> dict:
+        return {"db": self.uri, "keep_versions": self.keep_versions, "bytes_freed": self.bytes_freed,
+                "tables": [t.as_dict() for t in self.tables]}  # fmt: skip
+
+
+def check_keep_versions(keep_versions) -> int:
+    if isinstance(keep_versions, bool) or not isinstance(keep_versions, int) or keep_versions < 1:
+        raise ValueError(f"--keep-versions must be a whole number >= 1 (the latest version is always kept), "
+                         f"got {keep_versions!r}")  # fmt: skip
+    return keep_versions
+
+
+def cleanup_age_keeping(versions: list[dict], keep_versions: int, now: dt.datetime, *,
+                        margin_s: float = CLEANUP_MARGIN_S, min_gap_s: float = MIN_VERSION_GAP_S) -> dt.timedelta | None:
+    """`cleanup_older_than` that prunes every version but the newest `keep_versions` (None: prune nothing).
+
+    LanceDB prunes by age, measured from its own clock a moment after ours, so the cutoff is put between
+    the oldest kept version and the newest pruned one: `margin` before the kept one, at most half the gap.
+    Versions closer together than `min_gap_s` cannot be told apart safely: the older one is then kept too
+    (never fewer than `keep_versions` versions, sometimes a few more). keep_versions == 1 is exact (0 s:
+    LanceDB never removes the latest version). `versions`: list_versions() rows (timestamps naive local).
+    """
+    keep_versions = check_keep_versions(keep_versions)
+    ordered = sorted(versions, key=lambda v: v["version"])
+    if len(ordered) <= keep_versions:
+        return None
+    if keep_versions == 1:
+        return dt.timedelta(0)
+    oldest_kept = len(ordered) - keep_versions
+    while oldest_kept > 0:
+        gap = (ordered[oldest_kept]["timestamp"] - ordered[oldest_kept - 1]["timestamp"]).total_seconds()
+        if gap >= min_gap_s:
+            break
+        oldest_kept -= 1
+    if oldest_kept == 0:
+        return None
+    margin = dt.timedelta(seconds=min(margin_s, gap / 2))
+    age = now - ordered[oldest_kept]["timestamp"] + margin
+    return age if age > dt.timedelta(0) else None  # a clock set back: prune nothing rather than too much
+
+
+class PruneError(StageError):
+    """Pruning removed a version it was asked to keep (the clock moved more than the safety margin)."""
+
+    stage = "store"
+
+
+async def _compact_table(db, name: str, keep_versions: int) -> TableCompaction:
+    import time
+    import warnings
+
+    table = await db.open_table(name)
+    before = await table.list_versions()
+    latest_before = await table.version()
+    # 1. compaction + index refresh, nothing pruned yet (it commits the versions it creates)
+    stats = await table.optimize(cleanup_older_than=NO_CLEANUP)
+    # 2. the same call again has nothing to do: its duration bounds how late LanceDB reads its clock
+    #    when pruning, which sets the safety margin around the cutoff
+    started = time.monotonic()
+    await table.optimize(cleanup_older_than=NO_CLEANUP)
+    latency_s = time.monotonic() - started
+    await table.checkout_latest()
+    # 3. prune all but the newest N, counted after the versions compaction added
+    versions = await table.list_versions()
+    listed = sorted(v["version"] for v in versions)
+    older_than = cleanup_age_keeping(versions, keep_versions, dt.datetime.now(),
+                                     margin_s=max(CLEANUP_MARGIN_S, 2 * latency_s),
+                                     min_gap_s=max(MIN_VERSION_GAP_S, 4 * latency_s))  # fmt: skip
+    removed, freed = 0, 0
+    if older_than is not None:
+        with warnings.catch_warnings():  # "cleanup_older_than=0 removes every version except the latest": asked for
+            warnings.simplefilter("ignore", UserWarning)
+            pruned = await table.optimize(cleanup_older_than=older_than)
+        removed, freed = pruned.prune.old_versions_removed, pruned.prune.bytes_removed
+    await table.checkout_latest()
+    after = sorted(v["version"] for v in await table.list_versions())
+    lost = sorted(set(listed[-keep_versions:]) - set(after))
+    if lost:
+        raise PruneError(name, f"pruning removed version(s) {lost} that were to be kept")
+    return TableCompaction(
+        table=name, versions_before=len(before), versions_after=len(after), latest_before=latest_before,
+        latest_after=await table.version(), kept_versions=after, old_versions_removed=removed,
+        bytes_freed=freed + stats.prune.bytes_removed, fragments_removed=stats.compaction.fragments_removed,
+        fragments_added=stats.compaction.fragments_added)  # fmt: skip
+
+
+async def _compact_all(uri: str, storage_options: dict | None, keep_versions: int) -> list[TableCompaction]:
+    import lancedb
+
+    db = await lancedb.connect_async(uri, storage_options=storage_options or None)
+    names: list[str] = []
+    page_token = None
+    while True:
+        response = await db.list_tables(page_token=page_token)
+        names.extend(response.tables)
+        page_token = getattr(response, "page_token", None)
+        if not page_token:
+            break
+    ordered = [n for n in TABLE_NAMES if n in names] + sorted(n for n in names if n not in TABLE_NAMES)
+    return [await _compact_table(db, name, keep_versions) for name in ordered]
+
+
+def compact_store(store: FeatureStore | str, keep_versions: int) -> CompactionReport:
+    """Compact every table of the store (merge small fragments, fold new rows into the indexes), then prune
+    Lance versions so that only the newest `keep_versions` stay reachable (>= 1; the latest always stays).
+
+    Pruning deletes the files of older versions: a reader still pinned to one of them (time travel, a
+    search started before) fails, so run it when no job is writing. An unchanged, already pruned store is
+    left as it is.
+    """
+    from lancedb.background_loop import LOOP
+
+    keep_versions = check_keep_versions(keep_versions)
+    uri = store.uri if isinstance(store, FeatureStore) else str(store)
+    options = store.storage_options if isinstance(store, FeatureStore) else None
+    tables = LOOP.run(_compact_all(uri, options, keep_versions))
+    return CompactionReport(uri=uri, keep_versions=keep_versions, tables=tables)

@@ -58,6 +58,17 @@ BENCHMARKS: dict[str, tuple[str, str, str, tuple]] = {
          (("--k",), {"type": int, "default": 10, "help": "hits per query, recall@k (default 10)"}),
          (("--seed",), {"type": int, "default": 0, "help": "random seed (default 0)"})),
     ),
+    "qa": (
+        "favor_ops.bench.qa_bench", "run_from_args",
+        "QA answer generation: batched vs one question at a time (questions/s, tokens/s), random-init LLM of the "
+        "preset (demo on CPU; 7b = a Llama-7B-sized LM in bf16 with --device cuda)",
+        ((("--preset",), {"default": "demo", "help": "tiny, demo or 7b (default demo)"}), DEVICE_OPTION,
+         (("--questions",), {"type": int, "default": 32, "help": "questions (default 32)"}),
+         (("--batch",), {"type": int, "default": 16, "help": "questions per generate call (default 16)"}),
+         (("--windows",), {"type": int, "default": 6, "help": "windows per question (default 6 = 30 s)"}),
+         (("--new-tokens",), {"type": int, "default": 8, "help": "generated tokens per answer (default 8)"}),
+         (("--threads",), {"type": int, "default": 1, "help": "torch CPU threads (default 1)"})),
+    ),
 }
 
 DEFAULT_SECONDS = 30.0

@@ -23,9 +23,12 @@ COMMAND_MODULES = (
     "pipelines.cli.corpus_command",
     "pipelines.cli.index_command",
     "pipelines.cli.search_command",
+    "pipelines.cli.ask_command",
     "pipelines.cli.serve_command",
     "pipelines.cli.train_command",
     "pipelines.cli.bench_command",
+    "pipelines.cli.eval_command",
+    "pipelines.cli.store_command",
 )
 
 EXIT_BAD_INPUT = 2

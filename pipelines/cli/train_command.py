@@ -3,8 +3,11 @@
     favor train --stage align --corpus DIR --out CKPT [--model demo] [--steps N] [--visual-steps N]
                 [--speech-steps N] [--batch N] [--threads N] [--full] [--resume] [--json]
 
-Writes an aligned checkpoint to CKPT (a FAVOR checkpoint + retrieval heads; `--model CKPT` of search/index use it),
-with training_state.pt (resume) and train_log.jsonl (loss per logged step). `--stage qa` is another issue.
+    favor train --stage qa --corpus DIR --model CKPT [--out CKPT2] [--steps N] [--batch N] [--resume] [--json]
+
+align writes an aligned checkpoint to CKPT (a FAVOR checkpoint + retrieval heads; `--model CKPT` of search/index use
+it), with training_state.pt (resume) and train_log.jsonl (loss per logged step). qa adds CKPT/qa/ (the LLM side that
+`favor ask` uses) to the aligned checkpoint given by --model (or to a copy of it in --out).
 """
 
 from __future__ import annotations
@@ -13,19 +16,22 @@ import argparse
 import json
 import sys
 
-EXIT_NOT_IMPLEMENTED = 2
+EXIT_BAD_INPUT = 2
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train a stage of the model (align: cross-modal retrieval)",
-        description="Train the retrieval alignment (text <-> windows, audio <-> video) on a synthetic corpus.",
+        help="train a stage of the model (align: cross-modal retrieval; qa: the LLM side)",
+        description=("Train the retrieval alignment (text <-> windows, audio <-> video), or the question-answering "
+                     "LLM side over the aligned model's window tokens, on a synthetic corpus."),
     )
     parser.add_argument("--stage", choices=("align", "qa"), required=True, help="what to train")
     parser.add_argument("--corpus", metavar="DIR", help="corpus directory with manifest.jsonl (favor corpus synth)")
-    parser.add_argument("--out", metavar="CKPT", help="output checkpoint directory")
-    parser.add_argument("--model", default="demo", help="preset or FAVOR checkpoint to start from (default demo)")
+    parser.add_argument("--out", metavar="CKPT", help="output checkpoint directory (qa: default --model itself)")
+    parser.add_argument("--model", default=None,
+                        help="align: preset or FAVOR checkpoint to start from (default demo); "
+                             "qa: the aligned checkpoint (default: the demo checkpoint)")
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default: AlignConfig.steps)")
     parser.add_argument("--visual-steps", type=int, default=None, metavar="N", help="visual frame stage steps")
     parser.add_argument("--speech-steps", type=int, default=None, metavar="N", help="speech event stage steps")
@@ -45,8 +51,7 @@ def register(subparsers) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     if args.stage == "qa":
-        print("favor train: --stage qa is not implemented yet", file=sys.stderr)
-        return EXIT_NOT_IMPLEMENTED
+        return run_train_qa(args)
     if not args.corpus or not args.out:
         print("favor: error: --stage align needs --corpus DIR and --out CKPT", file=sys.stderr)
         return 2
@@ -60,7 +65,7 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"favor: error: no {MANIFEST_NAME} in {args.corpus} (make one with `favor corpus synth`)",
               file=sys.stderr)
         return 2
-    changes = {"model": args.model}
+    changes = {"model": args.model or "demo"}
     for field, value in (("steps", args.steps), ("visual_steps", args.visual_steps),
                          ("speech_steps", args.speech_steps), ("batch_windows", args.batch), ("lr", args.lr),
                          ("checkpoint_every", args.checkpoint_every), ("num_threads", args.threads),
@@ -78,5 +83,41 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"aligned checkpoint: {summary['out']}")
         print(f"steps {summary['start_step']} -> {summary['steps']} on {summary['train_windows']} windows "
               f"({summary['files']} files) in {summary['elapsed_s']:.1f} s; last loss "
+              f"{last.get('loss', float('nan')):.4f}")
+    return 0
+
+
+def run_train_qa(args: argparse.Namespace) -> int:
+    import dataclasses
+    from pathlib import Path
+
+    from favor_ops.corpus.manifest import MANIFEST_NAME
+    from favor_ops.models.default_checkpoint import default_model_spec
+    from favor_ops.training.qa_train import QATrainConfig, train_qa
+
+    if not args.corpus or not (Path(args.corpus) / MANIFEST_NAME).is_file():
+        print(f"favor: error: --stage qa needs --corpus DIR with a {MANIFEST_NAME} (make one with "
+              f"`favor corpus synth`)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    model = args.model or default_model_spec()
+    if not Path(model).is_dir() and not args.out:
+        print(f"favor: error: --model {model} is a preset; give --out CKPT (or train --stage align first)",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    changes = {}
+    for field, value in (("steps", args.steps), ("batch_questions", args.batch), ("lr", args.lr),
+                         ("checkpoint_every", args.checkpoint_every), ("num_threads", args.threads),
+                         ("seed", args.seed)):
+        if value is not None:
+            changes[field] = value
+    cfg = dataclasses.replace(QATrainConfig(), **changes)
+    summary = train_qa(args.corpus, model, args.out, cfg, resume=args.resume, progress=not args.json)
+    if args.json:
+        print(json.dumps(summary, sort_keys=True))
+    else:
+        last = summary.get("last") or {}
+        print(f"QA model: {summary['out']}/qa ({summary['qa_preset']} preset)")
+        print(f"steps {summary['start_step']} -> {summary['steps']} on {summary['questions']} questions "
+              f"({summary['clips']} clips) in {summary['elapsed_s']:.1f} s; last loss "
               f"{last.get('loss', float('nan')):.4f}")
     return 0

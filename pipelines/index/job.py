@@ -29,8 +29,15 @@ from apache_beam.ml.inference.base import RunInference
 
 from favor_ops.errors import StageError
 from favor_ops.store import schema as store_schema
-from favor_ops.store.catalog import CatalogConfig, content_sha256, list_media, plan_indexing, video_id_from_sha256
-from favor_ops.store.catalog import CatalogEntry
+from favor_ops.store.catalog import (
+    CatalogConfig,
+    CatalogEntry,
+    check_time_window,
+    content_sha256,
+    list_media_files,
+    plan_indexing,
+    video_id_from_sha256,
+)
 from favor_ops.store.commit import CommitConfig, commit_run
 from favor_ops.store.feature_store import FeatureStore
 from favor_ops.store.maintenance import MaintenanceConfig, run_maintenance
@@ -73,6 +80,12 @@ class IndexJobConfig:
     run_id: str | None = None
     maintain: bool = True  # refresh indexes and compact after a commit that wrote something
     show_progress: bool = False  # draw a progress bar on stderr while the pipeline runs
+    # Only files with start_s <= mtime < end_s (seconds since the epoch, -inf / +inf for an open side);
+    # None: every file. Applied when the archive is listed: other files are not hashed, planned or counted.
+    modified_between_s: tuple[float, float] | None = None
+
+    def __post_init__(self):
+        self.modified_between_s = check_time_window(self.modified_between_s)
 
 
 @dataclass
@@ -350,9 +363,11 @@ def run_index_job(config: IndexJobConfig, *, progress=None) -> IndexSummary:
     schemas = {name: store.schema(name) for name in ("videos", "windows", "failures")}
     catalog_config = CatalogConfig()
 
-    say(f"catalog: listing {config.source}")
-    files, listing_failures = list_media(config.source, catalog_config, exclude_uris=[config.db])
-    listed = [(_public_uri(config.source, path), int(info.get("size") or 0), _mtime_s(info)) for path, info in files]
+    say(f"catalog: listing {config.source}" + (f" (mtime in {config.modified_between_s})" if config.modified_between_s else ""))
+    files, listing_failures = list_media_files(
+        config.source, catalog_config, exclude_uris=[config.db], modified_between_s=config.modified_between_s
+    )
+    listed = [(f.uri, f.size_bytes, f.mtime_s) for f in files]
     video_states = store.video_states()
     summary = IndexSummary(run_id=run_id, listed=len(listed), model_version=model.model_version)
     say(f"catalog: {len(listed)} media files, {len(listing_failures)} unreadable; "
@@ -399,15 +414,3 @@ def run_index_job(config: IndexJobConfig, *, progress=None) -> IndexSummary:
     summary.wall_s = time.perf_counter() - started
     return summary
 
-
-def _public_uri(source: str, path: str) -> str:
-    """The URI workers open: a plain path for a local archive, protocol://path otherwise."""
-    if "://" not in source or source.startswith("file://"):
-        return path
-    protocol = source.split("://", 1)[0]
-    return path if path.startswith(f"{protocol}://") else f"{protocol}://{path}"
-
-
-def _mtime_s(info: dict) -> float:
-    mtime = info.get("mtime") or info.get("LastModified") or info.get("created") or 0.0
-    return mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)

@@ -14,11 +14,19 @@ taken from a request. Times are validated against the stored duration. With a to
 (`ServeConfig.token`, from --token or FAVOR_API_TOKEN) every data endpoint needs
 `Authorization: Bearer TOKEN` (or `?access_token=TOKEN`, for <video>/<img> elements that cannot send
 headers); otherwise 401. Bad input is a 4xx JSON `{"error": "one line"}`, never a 500.
+
+Limits: JSON bodies up to 1 MiB and uploads up to `max_upload_bytes` (413 beyond, counted on the bytes
+received, with or without a Content-Length); an uploaded query file must start like a media container
+ffmpeg decodes (WAV, MP3, FLAC, Ogg, MP4/MOV, Matroska/WebM, AVI, MPEG-TS/PS, FLV, ASF, PNG, JPEG, GIF,
+BMP, TIFF, WebP...) and must not be a playlist or manifest (HLS, DASH, ffconcat), which would make
+ffmpeg open other files or URLs; a search runs at most `request_timeout_s` (504 beyond).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import json
 import math
 import os
 import re
@@ -43,6 +51,7 @@ VIDEO_ID_PATTERN = re.compile(r"^[0-9a-f]{1,64}$")
 UPLOAD_SUFFIX_PATTERN = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
 UPLOAD_KINDS = {"audio": "audio_path", "image": "image_path", "video": "video_path"}
 MIB = 1024 * 1024
+OPEN_PATHS = frozenset({"/", "/healthz"})  # answered without a token (the page and liveness: no data)
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,8 @@ class ServeConfig:
     thumbnail_width: int = 320  # JPEG width in pixels (height keeps the aspect ratio)
     ffmpeg_timeout_s: float = 60.0  # thumbnails
     time_tolerance_s: float = 0.05  # end may exceed the stored duration by this much (rounding)
+    request_timeout_s: float | None = 30.0  # longest search (query encoding + store); None: no limit
+    max_json_bytes: int = 1 * MIB  # largest JSON body of POST /search
 
 
 class ApiError(Exception):
@@ -103,10 +114,17 @@ class SearchService:
     def search(self, request) -> list[dict]:
         from favor_ops.retrieval.search import MODE_TRANSCRIPT, encode_query, hits_as_dicts, search_encoded, validate_request
 
-        request, _ = validate_request(request)
-        encoder = None if request.mode == MODE_TRANSCRIPT else self.encoder()
-        with self._lock:  # one query encoding at a time (torch models are not re-entrant friendly)
-            query = encode_query(encoder, request)
+        try:
+            request, conditions = validate_request(request)
+        except (OverflowError, RecursionError):  # a date at the edge of the calendar, absurdly nested values
+            raise ApiError(400, "a filter value is out of range") from None
+        _check_filter_values(conditions)
+        if request.mode == MODE_TRANSCRIPT:  # no model: never waits behind a slow query encoding
+            query = encode_query(None, request)
+        else:
+            encoder = self.encoder()
+            with self._lock:  # one query encoding at a time (torch models are not re-entrant friendly)
+                query = encode_query(encoder, request)
         return hits_as_dicts(search_encoded(self.store, request, query))
 
     def video(self, video_id: str) -> dict:
@@ -140,6 +158,59 @@ def check_video_id(video_id: str) -> str:
     if not isinstance(video_id, str) or not VIDEO_ID_PATTERN.match(video_id):
         raise ApiError(400, "video_id must be 1-64 lowercase hex digits")
     return video_id
+
+
+def _check_filter_values(conditions) -> None:
+    """Filter values the store cannot compare: timestamps before year 1000 (rendered without a 4-digit year)."""
+    import datetime as dt
+
+    for condition in conditions:
+        value = condition.value
+        if isinstance(value, dt.datetime) and not 1000 <= value.year <= 9999:
+            raise ApiError(400, f"{condition.column} must be a date between the years 1000 and 9999")
+
+
+def format_size(n_bytes: int) -> str:
+    """1 MiB, 1.5 MiB, 200 KiB, 512 bytes."""
+    for unit, size in (("MiB", MIB), ("KiB", 1024)):
+        if n_bytes >= size:
+            return f"{n_bytes / size:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n_bytes} bytes"
+
+
+# Uploaded query files: the first bytes of the containers accepted (checked before ffmpeg sees the file).
+MEDIA_SIGNATURES: tuple[tuple[int, bytes], ...] = (
+    (0, b"RIFF"),  # WAV, AVI, WebP (checked further below)
+    (4, b"ftyp"),  # MP4, MOV, M4A, 3GP, HEIF/AVIF
+    (0, b"\x1a\x45\xdf\xa3"),  # Matroska, WebM
+    (0, b"OggS"), (0, b"fLaC"), (0, b"ID3"), (0, b"FORM"),  # Ogg/Opus/Vorbis, FLAC, MP3 with tags, AIFF
+    (0, b"caff"), (0, b".snd"), (0, b"#!AMR"), (0, b"MThd"),  # CAF, AU, AMR, MIDI
+    (0, b"\x89PNG\r\n\x1a\n"), (0, b"\xff\xd8\xff"), (0, b"GIF87a"), (0, b"GIF89a"), (0, b"BM"),
+    (0, b"II*\x00"), (0, b"MM\x00*"),  # PNG, JPEG, GIF, BMP, TIFF
+    (0, b"FLV"), (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"), (0, b"\x00\x00\x01\xba"),  # FLV, ASF, MPEG-PS
+    (0, b"\x00\x00\x01\xb3"),  # MPEG video elementary stream
+)
+RIFF_FORMS = (b"WAVE", b"AVI ", b"WEBP", b"RMP3")
+# Demuxers that open other files or URLs named inside the upload: HLS and ffconcat need their header first
+# (refused by the signatures anyway), DASH is probed anywhere in the first MiB ("<MPD" + "dash:profile").
+# Markers are long enough that media bytes never hold them by chance.
+FOLLOWING_MARKERS = (b"#extm3u", b"ffconcat version", b"dash:profile")
+SNIFF_BYTES = 2 * MIB  # ffmpeg probes formats on at most the first 1 MiB
+
+
+def check_upload_content(head: bytes) -> None:
+    """400 unless `head` (the upload's first bytes) starts like an accepted media container and holds no
+    playlist/manifest marker: ffmpeg picks the demuxer from the content, and HLS/DASH/ffconcat inputs make it
+    read the files they list (any local media file the server can read) or fetch URLs."""
+    lowered = head.lower()
+    if any(marker in lowered for marker in FOLLOWING_MARKERS):
+        raise ApiError(400, "cannot read query file: playlists and manifests are not accepted, upload the media itself")
+    mpeg_ts = len(head) > 188 and head[0] == 0x47 and head[188] == 0x47
+    mpeg_audio = len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0  # MP3 / ADTS AAC frame sync
+    riff_ok = head[:4] != b"RIFF" or head[8:12] in RIFF_FORMS
+    known = any(head[offset:offset + len(magic)] == magic for offset, magic in MEDIA_SIGNATURES)
+    if not ((known and riff_ok) or mpeg_ts or mpeg_audio):
+        raise ApiError(400, "cannot read query file: not an audio, image or video format this server accepts")
 
 
 def parse_time(name: str, value: Any) -> float:
@@ -208,7 +279,8 @@ def thumbnail_command(path: str, t_s: float, width: int) -> list[str]:
 
 def create_app(config: ServeConfig, *, store=None, encoder=None) -> FastAPI:
     """The FastAPI app; `store` / `encoder` may be injected (tests), else opened from `config` on first use."""
-    app = FastAPI(title="favor search", docs_url=None, redoc_url=None, openapi_url=None)
+    # no trailing-slash redirects: their Location is built from the client's Host header
+    app = FastAPI(title="favor search", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False)
     service = SearchService(config, store=store, encoder=encoder)
     app.state.service = service
     token = config.token or None
@@ -242,7 +314,8 @@ def create_app(config: ServeConfig, *, store=None, encoder=None) -> FastAPI:
     @app.middleware("http")
     async def _authenticate(request: Request, call_next):
         path = request.url.path
-        if token and path not in ("/", "/healthz", "/index.html") and not path.startswith("/static/"):
+        # exact paths only: a prefix ("/static/") would let "/static/../search" past the check
+        if token and path not in OPEN_PATHS:
             header = request.headers.get("authorization", "")
             given = header[7:].strip() if header.lower().startswith("bearer ") else request.query_params.get("access_token", "")
             if not given or not hmac.compare_digest(given.encode(), token.encode()):
@@ -266,14 +339,14 @@ def create_app(config: ServeConfig, *, store=None, encoder=None) -> FastAPI:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
     @app.get("/search")
-    def search_get(request: Request) -> dict:
+    async def search_get(request: Request) -> dict:
         params = request.query_params
         unknown = set(params.keys()) - {"q", "text", "mode", "k", "where", "access_token"}
         if unknown:
             raise ApiError(400, f"unknown parameter {sorted(unknown)[0][:30]!r}")
         fields = {"q": params.get("q", params.get("text")), "mode": params.get("mode"), "k": params.get("k"),
                   "where": params.getlist("where")}  # fmt: skip
-        return _run_search(service, fields, None)
+        return await _bounded(config, _run_search, service, fields, None)
 
     @app.post("/search")
     async def search_post(request: Request) -> dict:
@@ -282,12 +355,10 @@ def create_app(config: ServeConfig, *, store=None, encoder=None) -> FastAPI:
             return await _search_multipart(service, request)
         if content_type not in ("application/json", ""):
             raise ApiError(415, "POST /search takes application/json or multipart/form-data")
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > 1 * MIB:
-            raise ApiError(413, "JSON body larger than 1 MiB")
+        raw = await _read_limited(request, config.max_json_bytes, "JSON body")
         try:
-            body = await request.json()
-        except ValueError:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested arrays
             raise ApiError(400, "body is not valid JSON") from None
         if not isinstance(body, dict):
             raise ApiError(400, "JSON body must be an object")
@@ -296,7 +367,7 @@ def create_app(config: ServeConfig, *, store=None, encoder=None) -> FastAPI:
             raise ApiError(400, f"unknown field {sorted(unknown)[0][:30]!r}")
         fields = {"q": body.get("q", body.get("text")), "mode": body.get("mode"), "k": body.get("k"),
                   "where": body.get("where") or []}  # fmt: skip
-        return await run_in_threadpool(_run_search, service, fields, None)
+        return await _bounded(config, _run_search, service, fields, None)
 
     @app.get("/videos/{video_id}")
     def video(video_id: str) -> dict:
@@ -332,6 +403,32 @@ def create_app(config: ServeConfig, *, store=None, encoder=None) -> FastAPI:
         return Response(done.stdout, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
     return app
+
+
+async def _bounded(config: ServeConfig, func, *args):
+    """`func(*args)` in the thread pool, answered with 504 after `request_timeout_s` (the thread finishes
+    its work in the background; the client gets its answer)."""
+    work = run_in_threadpool(func, *args)
+    if not config.request_timeout_s:
+        return await work
+    try:
+        return await asyncio.wait_for(work, timeout=config.request_timeout_s)
+    except asyncio.TimeoutError:
+        raise ApiError(504, f"search took longer than {config.request_timeout_s:g} s") from None
+
+
+async def _read_limited(request: Request, limit: int, what: str) -> bytes:
+    """The request body, 413 as soon as it exceeds `limit` bytes (Content-Length or not)."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise ApiError(413, f"{what} larger than {format_size(limit)}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"{what} larger than {format_size(limit)}")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _stream_clip(uri: str, start_s: float, duration_s: float, chunk_bytes: int) -> Iterator[bytes]:
@@ -386,7 +483,7 @@ async def _search_multipart(service: SearchService, request: Request) -> dict:
     if not length or not length.isdigit():
         raise ApiError(411, "uploads need a Content-Length")
     if int(length) > limit + 64 * 1024:
-        raise ApiError(413, f"upload larger than {limit // MIB} MiB")
+        raise ApiError(413, f"upload larger than {format_size(limit)}")
     form = await request.form(max_files=1, max_fields=40)
     try:
         upload = form.get("file")
@@ -395,7 +492,7 @@ async def _search_multipart(service: SearchService, request: Request) -> dict:
         if upload is None or isinstance(upload, str):
             if form.get("kind"):
                 raise ApiError(400, "kind given without a file")
-            return await run_in_threadpool(_run_search, service, fields, None)
+            return await _bounded(service.config, _run_search, service, fields, None)
         kind = form.get("kind")
         if kind not in UPLOAD_KINDS:
             raise ApiError(400, "kind must be audio, image or video")
@@ -404,21 +501,26 @@ async def _search_multipart(service: SearchService, request: Request) -> dict:
         handle, temp_path = tempfile.mkstemp(prefix="favor-query-", suffix=suffix)
         try:
             with os.fdopen(handle, "wb") as sink:
-                await run_in_threadpool(_copy_limited, upload.file, sink, limit)
-            return await run_in_threadpool(_run_search, service, fields, (kind, temp_path))
+                head = await run_in_threadpool(_copy_limited, upload.file, sink, limit)
+            check_upload_content(head)  # before ffmpeg ever opens it
+            return await _bounded(service.config, _run_search, service, fields, (kind, temp_path))
         finally:
             os.unlink(temp_path)
     finally:
         await form.close()
 
 
-def _copy_limited(source, sink, limit: int) -> None:
-    copied = 0
+def _copy_limited(source, sink, limit: int) -> bytes:
+    """Copy at most `limit` bytes (413 beyond); returns the first SNIFF_BYTES for check_upload_content."""
+    copied, head = 0, bytearray()
     while block := source.read(1 * MIB):
         copied += len(block)
         if copied > limit:
-            raise ApiError(413, f"upload larger than {limit // MIB} MiB")
+            raise ApiError(413, f"upload larger than {format_size(limit)}")
+        if len(head) < SNIFF_BYTES:
+            head += block[: SNIFF_BYTES - len(head)]
         sink.write(block)
     if copied == 0:
         raise ApiError(400, "uploaded file is empty")
+    return bytes(head)
 

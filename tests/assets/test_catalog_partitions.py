@@ -10,9 +10,10 @@ import pytest
 from dagster import DagsterInstance, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from assets.archive_listing import list_archive
 from assets.index_assets import video_catalog
 from assets.partitions import arrival_window, first_partition_key, partition_key_of, previous_day_key
-from assets.resources import ArchiveResource, LanceStoreResource, ModelResource
+from assets.resources import ArchiveResource, BeamRunnerResource, LanceStoreResource, ModelResource
 from tests.assets.conftest import TEST_MODEL
 
 
@@ -92,6 +93,37 @@ def test_arrival_window_bounds_are_the_utc_day():
     assert window.start_s == utc_s(2026, 3, 14) and window.end_s == utc_s(2026, 3, 15)
     assert window.contains(utc_s(2026, 3, 14, 23, 59, 59)) and not window.contains(utc_s(2026, 3, 15))
     assert arrival_window("2026-01-01", "2026-01-01").start_s == float("-inf")
+
+
+def test_newest_partition_also_takes_future_mtimes():
+    """The sensor files a future mtime under today's partition, so today's window is open above."""
+    now = dt.datetime(2026, 3, 20, 10, 0, tzinfo=dt.timezone.utc)
+    today = arrival_window("2026-03-20", "2026-03-20", now)
+    assert today.start_s == utc_s(2026, 3, 20) and today.end_s == float("inf")
+    assert today.contains(utc_s(2026, 4, 2)) and partition_key_of(utc_s(2026, 4, 2), now) == "2026-03-20"
+    assert arrival_window("2026-03-18", "2026-03-20", now).end_s == float("inf")
+    assert arrival_window("2026-03-19", "2026-03-19", now).end_s == utc_s(2026, 3, 20)  # yesterday: closed
+
+
+def test_listing_window_is_the_partition_window(dated_archive):
+    """list_archive / list_media_files (what the index job lists) keep exactly the files the window contains."""
+    window = arrival_window("2026-03-14", "2026-03-14")
+    files, failures = list_archive(str(dated_archive), modified_between_s=window.bounds_s)
+    assert failures == []
+    assert [os.path.basename(f.uri) for f in files] == ["d14_first.webm", "d14_last.wav"]
+    everything, _ = list_archive(str(dated_archive))
+    assert [f.uri for f in everything if window.contains(f.mtime_s)] == [f.uri for f in files]
+    first, _ = list_archive(str(dated_archive), modified_between_s=arrival_window("2026-01-01", "2026-01-01").bounds_s)
+    assert [os.path.basename(f.uri) for f in first] == ["old.mp4"]
+
+
+def test_index_job_config_carries_the_window():
+    config = BeamRunnerResource().index_job_config(source="a", db="b", model="tiny", modified_between_s=(1, 2.5))
+    assert config.modified_between_s == (1.0, 2.5)
+    assert BeamRunnerResource().index_job_config(source="a", db="b", model="tiny").modified_between_s is None
+    for bad in [(3.0, 2.0), (float("nan"), 1.0), (1.0,)]:
+        with pytest.raises(ValueError):
+            BeamRunnerResource().index_job_config(source="a", db="b", model="tiny", modified_between_s=bad)
 
 
 def test_partition_key_of_clamps_to_existing_partitions():

@@ -45,9 +45,15 @@ def test_definitions_hold_the_graph_its_job_schedule_and_sensor():
 
     repository = defs.get_repository_def()
     graph = repository.asset_graph
-    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {"video_catalog", "window_tokens", "search_index"}
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
+        "video_catalog", "window_tokens", "search_index", "qa_answers"}
     assert graph.get(AssetKey("window_tokens")).parent_keys == {AssetKey("video_catalog")}
     assert graph.get(AssetKey("search_index")).parent_keys == {AssetKey("window_tokens")}
+    assert graph.get(AssetKey("qa_answers")).parent_keys == {AssetKey("search_index")}
+    job = defs.resolve_job_def("favor_index_job")
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} >= {"search_index", "qa_answers"}
+    assert {c.name for c in graph.asset_check_keys} >= {"qa_failure_rate_below_threshold"}
+    assert "qa" in defs.resources
     assert {s.name for s in repository.schedule_defs} == {"nightly_index_schedule"}
     assert {s.name for s in repository.sensor_defs} == {"archive_arrivals_sensor"}
     window_tokens = defs.get_assets_def("window_tokens")

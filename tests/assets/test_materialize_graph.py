@@ -1,28 +1,44 @@
 """The whole asset graph materialised in process (dagster.materialize) on the synthetic corpus:
 metadata agrees with the LanceDB tables and the manifest, every check passes, a second
-materialisation writes nothing, and the checks fail on a store that is wrong."""
+materialisation writes nothing, and the checks fail on a store that is wrong.
 
+qa_answers: with no questions file it materialises and says so; with one, it calls
+favor_ops.qa.batch.run_batch_qa (replaced by a fake here, the QA library being an edge of this
+package) and its metadata mirrors the returned summary; its check fails above the threshold."""
+
+import importlib
+import json
 import shutil
+import sys
 import tempfile
+import types
+from dataclasses import asdict, dataclass
 
 import pytest
 from dagster import AssetSelection, DagsterInstance, materialize
 
-from assets.checks import failure_rate_below_threshold, index_graph_checks, windows_match_videos
-from assets.index_assets import index_graph_assets
-from assets.resources import ArchiveResource, BeamRunnerResource, LanceStoreResource, ModelResource
+from assets.checks import (
+    failure_rate_below_threshold,
+    index_graph_checks,
+    qa_failure_rate_below_threshold,
+    windows_match_videos,
+)
+from assets.index_assets import index_graph_assets, qa_answers
+from assets.resources import ArchiveResource, BeamRunnerResource, LanceStoreResource, ModelResource, QAResource
 from favor_ops.store.feature_store import FeatureStore, sql_quote
 from tests.assets.conftest import ARRIVAL_DAY, TEST_MODEL
 
-CHECK_NAMES = {"windows_match_videos", "window_keys_unique", "failure_rate_below_threshold", "indexes_cover_windows"}
+CHECK_NAMES = {"windows_match_videos", "window_keys_unique", "failure_rate_below_threshold", "indexes_cover_windows",
+               "qa_failure_rate_below_threshold"}
 
 
-def graph_resources(archive, db) -> dict:
+def graph_resources(archive, db, answers_dir) -> dict:
     return {
         "archive": ArchiveResource(uri=str(archive)),
         "store": LanceStoreResource(uri=str(db)),
         "model": ModelResource(spec=TEST_MODEL, device="cpu"),
         "beam": BeamRunnerResource(running_mode="multi_threading", num_workers=1),
+        "qa": QAResource(questions_path=None, answers_dir=str(answers_dir)),  # no questions file: nothing answered
     }
 
 
@@ -48,7 +64,7 @@ def materialized(asset_corpus, tmp_path_factory):
         archive, db = root / "archive", root / "db"
         shutil.copytree(asset_corpus.archive, archive, copy_function=shutil.copy2)
         instance = DagsterInstance.ephemeral()
-        resources = graph_resources(archive, db)
+        resources = graph_resources(archive, db, root / "answers")
         first = materialize([*index_graph_assets, *index_graph_checks], resources=resources,
                             partition_key=ARRIVAL_DAY, instance=instance)
         versions_after_first = FeatureStore.open(str(db)).table_versions()
@@ -59,7 +75,7 @@ def materialized(asset_corpus, tmp_path_factory):
         )
         second = materialize([*index_graph_assets, *index_graph_checks], resources=resources,
                              partition_key=ARRIVAL_DAY, instance=instance)
-    return {"first": first, "strict": strict, "second": second, "db": db, "archive": archive,
+    return {"first": first, "strict": strict, "second": second, "db": db, "archive": archive, "root": root,
             "versions_after_first": versions_after_first, "resources": resources, "instance": instance}
 
 
@@ -70,6 +86,7 @@ def test_first_materialisation_metadata_matches_the_tables(materialized, asset_c
     catalog, tokens, index = (metadata_of(result, n) for n in ("video_catalog", "window_tokens", "search_index"))
 
     assert catalog["files"] == len(asset_corpus.records) == 10
+    assert catalog["arrival_window"] == tokens["arrival_window"]  # the job indexed the catalog's window
     assert catalog["new_or_changed"] == 10
     assert catalog["already_indexed"] == 0
     assert catalog["unreadable"] == 0
@@ -99,6 +116,17 @@ def test_first_materialisation_metadata_matches_the_tables(materialized, asset_c
 
 def test_every_check_passes_on_the_first_materialisation(materialized):
     assert check_outcomes(materialized["first"]) == {name: True for name in CHECK_NAMES}
+
+
+def test_qa_answers_without_a_questions_file_materialises_and_says_so(materialized):
+    qa = metadata_of(materialized["first"], "qa_answers")
+    assert qa["questions_configured"] is False
+    assert "no questions file configured" in qa["status"]
+    assert "answered" not in qa  # nothing ran: no counts that could pass for a run's
+    assert not (materialized["root"] / "answers").exists()
+    (evaluation,) = [e for e in materialized["first"].get_asset_check_evaluations()
+                     if e.check_name == "qa_failure_rate_below_threshold"]
+    assert evaluation.passed and "no questions file configured" in evaluation.description
 
 
 def test_failure_rate_check_fails_above_its_threshold(materialized):
@@ -176,3 +204,140 @@ def test_retrieval_quality_check_warns_without_an_evaluation_set(materialized, t
     assert evaluation.passed is False
     assert evaluation.severity == AssetCheckSeverity.WARN
     assert "favor corpus synth" in evaluation.description
+
+
+# ---- qa_answers with a questions file (the QA library faked at its entry point) ---------------------
+
+
+@dataclass
+class FakeBatchQASummary:
+    """What favor_ops.qa.batch.run_batch_qa returns: counts, elapsed time, as_dict()."""
+
+    answered: int
+    skipped: int
+    failed: int
+    elapsed_s: float
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "extra_field": "from the library"}
+
+
+@pytest.fixture
+def fake_batch_qa(monkeypatch):
+    """Replace favor_ops.qa.batch.run_batch_qa (module created in sys.modules while the library is not there yet).
+
+    fake_batch_qa.summary: what the next call returns; fake_batch_qa.calls: the keyword arguments of each call.
+    """
+    try:
+        batch = importlib.import_module("favor_ops.qa.batch")
+    except ModuleNotFoundError as err:
+        if err.name != "favor_ops.qa.batch":
+            raise
+        batch = types.ModuleType("favor_ops.qa.batch")
+        monkeypatch.setitem(sys.modules, "favor_ops.qa.batch", batch)
+
+    class Fake:
+        summary = FakeBatchQASummary(answered=18, skipped=2, failed=1, elapsed_s=3.25)
+        calls: list[dict] = []
+
+    def run_batch_qa(*, db: str, questions_path: str, out_path: str, model: str | None):
+        Fake.calls.append({"db": db, "questions_path": questions_path, "out_path": out_path, "model": model})
+        return Fake.summary
+
+    monkeypatch.setattr(batch, "run_batch_qa", run_batch_qa, raising=False)
+    return Fake
+
+
+def write_questions(path, store_db) -> int:
+    """One question per indexed video of the store (the library's input format); returns how many."""
+    video_ids = FeatureStore.open(str(store_db)).videos_df().query("status == 'indexed'")["video_id"].tolist()
+    with open(path, "w") as handle:
+        for i, video_id in enumerate(sorted(video_ids)):
+            handle.write(json.dumps({"question_id": f"q{i}", "video_id": video_id, "question": "What is shown?"}) + "\n")
+    return len(video_ids)
+
+
+def materialize_qa(materialized, qa: QAResource, *, max_failed_fraction: float | None = None):
+    run_config = None
+    if max_failed_fraction is not None:
+        run_config = {"ops": {qa_failure_rate_below_threshold.node_def.name: {
+            "config": {"max_failed_fraction": max_failed_fraction}}}}
+    return materialize(
+        [*index_graph_assets, *index_graph_checks], resources=dict(materialized["resources"], qa=qa),
+        instance=materialized["instance"], partition_key=ARRIVAL_DAY,
+        selection=AssetSelection.assets(qa_answers) | AssetSelection.checks(qa_failure_rate_below_threshold),
+        run_config=run_config, raise_on_error=False,
+    )
+
+
+def test_qa_answers_metadata_mirrors_the_batch_summary(materialized, fake_batch_qa, tmp_path):
+    questions = tmp_path / "questions.jsonl"
+    assert write_questions(questions, materialized["db"]) == 6
+    qa = QAResource(questions_path=str(questions), model="some-qa-ckpt", answers_dir=str(tmp_path / "answers"))
+    result = materialize_qa(materialized, qa)
+    assert result.success
+
+    (call,) = fake_batch_qa.calls
+    assert call["db"] == str(materialized["db"])  # the store the index graph wrote
+    assert call["questions_path"] == str(questions)
+    assert call["model"] == "some-qa-ckpt"
+    assert call["out_path"] == str(tmp_path / "answers" / f"answers-{result.run_id}.jsonl")
+    assert (tmp_path / "answers").is_dir()
+
+    metadata = metadata_of(result, "qa_answers")
+    summary = fake_batch_qa.summary
+    assert metadata["questions_configured"] is True
+    assert (metadata["answered"], metadata["skipped"], metadata["failed"]) == (
+        summary.answered, summary.skipped, summary.failed)
+    assert metadata["elapsed_s"] == pytest.approx(summary.elapsed_s)
+    assert metadata["summary"] == summary.as_dict()
+    assert metadata["failed_share"] == pytest.approx(summary.failed / (summary.answered + summary.failed))
+    assert metadata["answers_path"] == call["out_path"] and metadata["questions_path"] == str(questions)
+    assert check_outcomes(result) == {"qa_failure_rate_below_threshold": True}  # 1 of 19 tried failed <= 0.1
+
+
+def test_qa_answers_default_model_is_none(materialized, fake_batch_qa, tmp_path):
+    questions = tmp_path / "questions.jsonl"
+    write_questions(questions, materialized["db"])
+    result = materialize_qa(materialized, QAResource(questions_path=str(questions), answers_dir=str(tmp_path / "a")))
+    assert result.success
+    assert fake_batch_qa.calls[-1]["model"] is None  # the QA library picks its default checkpoint
+    assert metadata_of(result, "qa_answers")["model"] == "(default QA checkpoint)"
+
+
+def test_qa_failure_check_fails_above_its_threshold(materialized, fake_batch_qa, tmp_path):
+    questions = tmp_path / "questions.jsonl"
+    write_questions(questions, materialized["db"])
+    fake_batch_qa.summary = FakeBatchQASummary(answered=3, skipped=0, failed=3, elapsed_s=1.0)
+    qa = QAResource(questions_path=str(questions), answers_dir=str(tmp_path / "answers"))
+    failing = materialize_qa(materialized, qa, max_failed_fraction=0.25)
+    assert failing.success  # the asset materialised; its (non-blocking) check failed
+    (evaluation,) = failing.get_asset_check_evaluations()
+    assert evaluation.passed is False
+    metadata = {k: v.value for k, v in evaluation.metadata.items()}
+    assert (metadata["answered"], metadata["failed"]) == (3, 3)
+    assert metadata["failed_fraction"] == pytest.approx(0.5)
+    assert check_outcomes(materialize_qa(materialized, qa, max_failed_fraction=0.5)) == {
+        "qa_failure_rate_below_threshold": True}
+
+
+def test_qa_answers_fails_on_a_missing_questions_file(materialized, fake_batch_qa, tmp_path):
+    qa = QAResource(questions_path=str(tmp_path / "no_such_questions.jsonl"), answers_dir=str(tmp_path / "answers"))
+    result = materialize_qa(materialized, qa)
+    assert not result.success
+    assert fake_batch_qa.calls == []
+
+
+def test_the_qa_library_accepts_the_call_qa_answers_makes():
+    """Contract with favor_ops.qa.batch (once it exists): the keywords qa_answers passes bind, the summary has the fields."""
+    import dataclasses
+    import inspect
+
+    batch = pytest.importorskip("favor_ops.qa.batch")
+    inspect.signature(batch.run_batch_qa).bind(db="db", questions_path="q.jsonl", out_path="a.jsonl", model=None)
+    summary_type = inspect.signature(batch.run_batch_qa).return_annotation
+    if isinstance(summary_type, str):
+        summary_type = getattr(batch, summary_type, None)
+    if dataclasses.is_dataclass(summary_type):
+        assert {"answered", "skipped", "failed", "elapsed_s"} <= {f.name for f in dataclasses.fields(summary_type)}
+        assert callable(getattr(summary_type, "as_dict", None))

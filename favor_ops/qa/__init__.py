@@ -1,0 +1,1 @@
+"""Offline LLM question answering over stored window tokens (FAVOR's LLM side)."""

@@ -1,0 +1,42 @@
+"""The FAVOR prompt, extended with each window's time span:
+
+    USER: <Img>[0-5s] <32 window tokens> [5-10s] <32 window tokens> ...</Img> {question}
+    ASSISTANT: {answer}</s>
+
+Window tokens are not text: the prompt is a list of pieces, text pieces tokenised by the LLM's tokenizer and window
+pieces projected from the stored tokens (Nq, D) into the LLM's embedding space (FavorQAModel.embed_prompts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+USER_PREFIX = "USER: <Img>"
+IMAGE_SUFFIX = "</Img> "
+ASSISTANT_PREFIX = "\nASSISTANT:"
+
+
+@dataclass(frozen=True)
+class PromptWindow:
+    """One stored window as the LLM sees it."""
+
+    t_start: float  # seconds from the start of the video
+    t_end: float  # seconds, exclusive
+    tokens: np.ndarray  # (Nq, D) float32: the stored `tokens` multivector
+
+
+def format_span(t_start: float, t_end: float) -> str:
+    """The span text the prompt carries and "when" answers cite: "10-15s"."""
+    return f"{t_start:g}-{t_end:g}s"
+
+
+def prompt_pieces(windows: list[PromptWindow], question: str) -> list[str | PromptWindow]:
+    """Text and window pieces of one prompt, windows in time order."""
+    pieces: list[str | PromptWindow] = [USER_PREFIX]
+    for w in sorted(windows, key=lambda w: w.t_start):
+        pieces.append(f"[{format_span(w.t_start, w.t_end)}]")
+        pieces.append(w)
+    pieces.append(IMAGE_SUFFIX + question.strip() + ASSISTANT_PREFIX)
+    return pieces

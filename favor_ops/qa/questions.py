@@ -1,0 +1,116 @@
+"""Question/answer pairs from a synthetic corpus's manifest (ground truth), one list per clip.
+
+Question types (each answer is short and exact, so exact match after normalisation is meaningful):
+    said_while   "What word is spoken while the red circle is shown?"      -> "apple"
+    sound_after  "What sound plays after the green star?"                   -> "a high beep" | "a burst of noise"
+    order        "Which comes first, the red circle or the blue square?"   -> "red circle"
+                 "Which word is said first, apple or river?"               -> "apple"
+    when         "When is apple said?"                                      -> the span of the window holding the
+                                                                               word, as the prompt writes it: "10-15s"
+    av_match     "Does the audio match the video?"                          -> "yes" (true audio) | "no" (the audio of
+                                                                               another clip: `swapped_audio`)
+A question is asked only when its answer is unambiguous in the clip (the visual or word it names occurs once).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+from favor_ops.qa.prompt import format_span
+from favor_ops.retrieval.queries import TONE_NAMES
+
+QUESTION_TYPES = ("said_while", "sound_after", "order", "when", "av_match")
+
+
+@dataclass(frozen=True)
+class QAPair:
+    question_id: str
+    clip_id: str
+    qtype: str
+    question: str
+    answer: str
+    swapped_audio: bool = False  # av_match "no": the window tokens come from another clip's audio
+    truth_s: float | None = None  # "when": the start (s) of the event's window
+
+
+def _visual(seg: dict) -> str | None:
+    v = seg.get("visual")
+    return f"{v['color']} {v['shape']}" if v else None
+
+
+def _word(seg: dict) -> str | None:
+    a = seg.get("audio") or {}
+    return a.get("word") or None
+
+
+def _sound(seg: dict) -> str | None:
+    a = seg.get("audio") or {}
+    if a.get("sound") == "tone" and a.get("tone_hz") is not None:
+        return f"a {TONE_NAMES.get(int(a['tone_hz']), str(a['tone_hz']))} beep"
+    if a.get("sound") == "noise":
+        return "a burst of noise"
+    return None
+
+
+def _word_time(seg: dict) -> float | None:
+    for ev in seg.get("audio_events", []):
+        if ev["type"] == "word":
+            return 0.5 * (float(ev["t_start"]) + float(ev["t_end"]))
+    return None
+
+
+def window_span_of(t_s: float, window_s: float, duration_s: float) -> tuple[float, float]:
+    """The [t_start, t_end) of the window holding time t (windows of window_s seconds from 0)."""
+    w = math.floor(t_s / window_s)
+    return w * window_s, min((w + 1) * window_s, max(duration_s, (w + 1) * window_s))
+
+
+def clip_questions(record: dict, *, window_s: float = 5.0, rng: random.Random | None = None) -> list[QAPair]:
+    """Every unambiguous question of one manifest record (a video with audio); [] for other kinds."""
+    if record.get("kind") == "bad" or record.get("broken") or not (record.get("has_video")
+                                                                   and record.get("has_audio")):
+        return []
+    rng = rng or random.Random(record["clip_id"])
+    clip = record["clip_id"]
+    segs = [s for s in record.get("segments", []) if s["t_end"] > s["t_start"]]
+    visuals = [_visual(s) for s in segs]
+    words = [_word(s) for s in segs]
+    unique_visual = {v for v in visuals if v and visuals.count(v) == 1}
+    unique_word = {w for w in words if w and words.count(w) == 1}
+    out: list[QAPair] = []
+
+    def add(qtype: str, question: str, answer: str, **extra) -> None:
+        out.append(QAPair(f"{clip}:{qtype}:{len(out)}", clip, qtype, question, answer, **extra))
+
+    for i, seg in enumerate(segs):
+        v, w = visuals[i], words[i]
+        if v in unique_visual and w:
+            add("said_while", f"What word is spoken while the {v} is shown?", w)
+        if v in unique_visual and i + 1 < len(segs) and _sound(segs[i + 1]):
+            add("sound_after", f"What sound plays after the {v}?", _sound(segs[i + 1]))
+    uv = [(i, v) for i, v in enumerate(visuals) if v in unique_visual]
+    for (i, a), (j, b) in zip(uv, uv[1:]):
+        first, second = (a, b) if rng.random() < 0.5 else (b, a)
+        add("order", f"Which comes first, the {first} or the {second}?", a)
+    uw = [(i, w) for i, w in enumerate(words) if w in unique_word]
+    for (i, a), (j, b) in zip(uw, uw[1:]):
+        first, second = (a, b) if rng.random() < 0.5 else (b, a)
+        add("order", f"Which word is said first, {first} or {second}?", a)
+    duration = float(record.get("duration_s") or 0.0)
+    for i, seg in enumerate(segs):
+        if words[i] in unique_word and _word_time(seg) is not None:
+            t0, t1 = window_span_of(_word_time(seg), window_s, duration)
+            t1 = min(t1, duration) if duration > t0 else t1
+            add("when", f"When is {words[i]} said?", format_span(t0, t1), truth_s=t0)
+    if any(words) or any(_sound(s) for s in segs):
+        add("av_match", "Does the audio match the video?", "yes")
+        add("av_match", "Does the audio match the video?", "no", swapped_audio=True)
+    return out
+
+
+def corpus_questions(records: list[dict], *, window_s: float = 5.0, seed: int = 0) -> list[QAPair]:
+    rng = random.Random(seed)
+    return [q for r in sorted(records, key=lambda r: r.get("clip_id", "")) for q in
+            clip_questions(r, window_s=window_s, rng=rng)]

@@ -1,0 +1,91 @@
+"""Window tokens of a corpus clip as the LLM sees them, computed with the aligned model (what the index stores).
+
+`ClipWindowFeatures` encodes each manifest clip once (and once with the audio of another clip, for the "does the
+audio match?" negatives) and caches the (W, Nq, E) float16 tokens per (file, partner, model version) on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from favor_ops.qa.prompt import PromptWindow
+
+CACHE_VERSION = "v1"
+
+
+def swapped_partner(records: list[dict], clip_id: str) -> dict:
+    """The clip whose audio replaces `clip_id`'s for the swapped-audio negative: the next clip with audio (cyclic)."""
+    usable = [r for r in records if r.get("has_audio") and r.get("has_video") and r.get("kind") != "bad"
+              and not r.get("broken")]
+    ids = [r["clip_id"] for r in usable]
+    i = ids.index(clip_id)
+    return usable[(i + 1) % len(usable)]
+
+
+def fit_audio(audio: np.ndarray, n_samples: int) -> np.ndarray:
+    """Tile or trim a waveform to n_samples (the swapped audio must cover the whole video)."""
+    if len(audio) == 0:
+        return np.zeros(n_samples, np.float32)
+    reps = -(-n_samples // len(audio))
+    return np.tile(audio, reps)[:n_samples].astype(np.float32)
+
+
+class ClipWindowFeatures:
+    def __init__(self, aligned, corpus_dir: str | Path, cache_dir: str | Path, model_version: str,
+                 records: list[dict]):
+        self.aligned = aligned
+        self.corpus_dir = Path(corpus_dir)
+        self.cache_dir = Path(cache_dir)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.version = hashlib.sha256(model_version.encode()).hexdigest()[:10]
+        self.records = {r["clip_id"]: r for r in records}
+        self._all = records
+        self._decoded: dict[str, object] = {}
+
+    def _decode(self, rec: dict):
+        from favor_ops.media.decode import DecodeConfig, decode
+
+        if rec["clip_id"] not in self._decoded:
+            if len(self._decoded) > 4:
+                self._decoded.clear()
+            cfg = DecodeConfig(**self.aligned.favor.config.decode_config())
+            self._decoded[rec["clip_id"]] = decode(str(self.corpus_dir / rec["file"]), cfg)
+        return self._decoded[rec["clip_id"]]
+
+    def windows(self, clip_id: str, *, swapped_audio: bool = False) -> list[PromptWindow]:
+        rec = self.records[clip_id]
+        partner = swapped_partner(self._all, clip_id) if swapped_audio else None
+        tag = f"{rec['sha256'][:16]}-{partner['sha256'][:16] if partner else 'own'}-{self.version}-{CACHE_VERSION}"
+        path = self.cache_dir / f"{tag}.npz"
+        if not path.is_file():
+            decoded = self._decode(rec)
+            audio = decoded.audio if decoded.has_audio else None
+            if partner is not None:
+                other = self._decode(partner)
+                audio = fit_audio(other.audio, len(decoded.audio) if audio is not None and len(audio) else
+                                  int(decoded.info.duration_s * self.aligned.favor.config.speech.sample_rate_hz))
+            with torch.inference_mode():
+                vec = self.aligned.encode_media(decoded.frames_rgb if decoded.has_video else None, audio,
+                                                duration_s=float(decoded.info.duration_s))
+            tmp = path.with_suffix(".part.npz")
+            np.savez(tmp, tokens=vec.tokens.astype(np.float16), t_start=vec.t_start_s, t_end=vec.t_end_s)
+            tmp.replace(path)
+        data = np.load(path)
+        return [PromptWindow(float(a), float(b), t.astype(np.float32))
+                for a, b, t in zip(data["t_start"], data["t_end"], data["tokens"])]
+
+    def warm(self, pairs, progress: bool = True) -> None:
+        """Encode every (clip, swapped?) the pairs need, with a progress bar."""
+        needed = sorted({(p.clip_id, p.swapped_audio) for p in pairs})
+        iterator = needed
+        if progress:
+            from tqdm import tqdm
+
+            iterator = tqdm(needed, desc="QA window tokens", unit="clip", file=sys.stderr)
+        for clip_id, swapped in iterator:
+            self.windows(clip_id, swapped_audio=swapped)

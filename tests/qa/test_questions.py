@@ -1,0 +1,57 @@
+"""Question generation from a hand-made manifest record: exact questions and answers."""
+
+from favor_ops.qa.prompt import PromptWindow, prompt_pieces
+from favor_ops.qa.questions import clip_questions
+
+import numpy as np
+
+
+def _seg(t0, t1, color=None, shape=None, word=None, word_at=None, tone_hz=None):
+    seg = {"t_start": t0, "t_end": t1, "audio_events": []}
+    if color:
+        seg["visual"] = {"color": color, "shape": shape}
+    seg["audio"] = {"word": word, "sound": "tone" if tone_hz else None, "tone_hz": tone_hz}
+    if word:
+        seg["audio_events"].append({"type": "word", "word": word, "t_start": word_at, "t_end": word_at + 0.4})
+    return seg
+
+
+RECORD = {"clip_id": "v1", "kind": "video", "has_video": True, "has_audio": True, "duration_s": 12.0,
+          "segments": [_seg(0, 4, "red", "circle", "apple", 1.0), _seg(4, 8, "blue", "square", tone_hz=1760),
+                       _seg(8, 12, "red", "circle", "river", 10.6)]}
+
+
+def test_questions_are_asked_only_when_unambiguous():
+    qs = clip_questions(RECORD, window_s=5.0)
+    by_type = {}
+    for q in qs:
+        by_type.setdefault(q.qtype, []).append((q.question, q.answer))
+    # the red circle occurs twice: no said_while about it, and no order question with it
+    assert "said_while" not in by_type
+    assert by_type["order"] == [("Which word is said first, apple or river?", "apple")] or \
+        by_type["order"] == [("Which word is said first, river or apple?", "apple")]
+    assert by_type["when"] == [("When is apple said?", "0-5s"), ("When is river said?", "10-12s")]
+    assert by_type["av_match"] == [("Does the audio match the video?", "yes"), ("Does the audio match the video?", "no")]
+    assert [q.swapped_audio for q in qs if q.qtype == "av_match"] == [False, True]
+    assert "sound_after" not in by_type  # the segment before the beep shows the (ambiguous) red circle
+
+
+def test_said_while_and_sound_after():
+    record = dict(RECORD, segments=RECORD["segments"][:2] + [_seg(8, 12, "green", "star", "river", 9.0)])
+    qs = {(q.qtype, q.question): q.answer for q in clip_questions(record)}
+    assert qs[("said_while", "What word is spoken while the red circle is shown?")] == "apple"
+    assert qs[("said_while", "What word is spoken while the green star is shown?")] == "river"
+    assert qs[("sound_after", "What sound plays after the red circle?")] == "a high beep"
+
+
+def test_no_questions_for_clips_without_both_modalities():
+    assert clip_questions(dict(RECORD, has_audio=False)) == []
+    assert clip_questions(dict(RECORD, kind="bad")) == []
+
+
+def test_prompt_carries_each_window_span_in_time_order():
+    w = [PromptWindow(5.0, 10.0, np.zeros((2, 4), np.float32)), PromptWindow(0.0, 5.0, np.ones((2, 4), np.float32))]
+    pieces = prompt_pieces(w, " When is apple said? ")
+    assert pieces[0] == "USER: <Img>"
+    assert pieces[1] == "[0-5s]" and pieces[2] is w[1] and pieces[3] == "[5-10s]" and pieces[4] is w[0]
+    assert pieces[5] == "</Img> When is apple said?\nASSISTANT:"
