@@ -15,7 +15,7 @@ PYTEST_FLAGS ?=
 # pip warns about every configured-but-absent local index; those lines say nothing about this project.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: setup demo test test-all bench lock clean-demo dagster
+.PHONY: setup demo test test-all bench lock clean-demo dagster docs eval
 
 setup: $(STAMP)
 
@@ -46,6 +46,19 @@ test-all: setup
 bench: setup
 	$(FAVOR) bench decode
 	$(FAVOR) bench model --preset demo
+	$(FAVOR) bench qa --preset demo
+
+# docs/cli.md from the parser (a test compares them).
+docs: setup
+	$(PY) -m pipelines.cli.cli_reference > docs/cli.md
+
+# AVEB-lite on a held-out corpus with the demo checkpoint (run `make demo` first); EVAL_ARGS=--ablations adds the
+# ablation study (slow).
+EVAL_DIR ?= .favor/eval
+EVAL_ARGS ?=
+eval: setup
+	$(FAVOR) corpus synth $(EVAL_DIR)/corpus --videos 24 --seed 2002 --max-duration 30
+	$(FAVOR) eval --corpus $(EVAL_DIR)/corpus --model .favor/models/demo --out $(EVAL_DIR)/report $(EVAL_ARGS)
 
 # Regenerate the lock from the current environment (after changing pyproject.toml).
 lock:

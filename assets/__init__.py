@@ -4,5 +4,5 @@
 
 `assets.definitions.defs` is the code location (workspace.yaml); resources in `assets.resources`
 point at the archive, the LanceDB store, the model and the Beam runner (env vars or launchpad).
-Nothing in `favor_ops` or `pipelines` imports this package. See docs/operations-dagster.md.
+Nothing in `favor_ops` or `pipelines` imports this package. See docs/operations.md.
 """

@@ -3,8 +3,8 @@ the same starting model with the same budget (steps of every stage, batch, learn
 `full` run, then evaluated on the same corpus.
 
     full         the base configuration (causal frame mask, the base model's diversity lambda)
-    no_sync      audio pooled over the whole clip instead of per-frame synced slots    -> unavailable, see MISSING
-    no_causal    no causal module (the causal Q-Former's frame attention removed)      -> unavailable, see MISSING
+    no_sync      audio pooled over the whole clip instead of per-frame synced slots, WindowConfig.audio_sync="clip"
+    no_causal    no causal module (the causal Q-Former's frame attention skipped), mask_mode="none"
     released     the published checkpoint's frame mask (a frame sees itself and LATER frames), mask_mode="released"
     div_0 / div_0.01 / div_0.1 / div_1.0   diversity lambda (FavorConfig.diversity_weight) 0 / 0.01 / 0.1 / 1.0
 
@@ -13,7 +13,7 @@ A run whose effective configuration equals an earlier run's (e.g. div_0.01 when 
 metrics.
 
 How a model change reaches training: the base model (a preset or FAVOR checkpoint) is loaded with the changed
-config (`load_favor_model(spec, mask_mode=...)`, `config.replace(diversity_weight=...)`; the weights are the same
+config (`load_favor_model(spec, mask_mode=...)`, `config.replace(windows=..audio_sync.., diversity_weight=...)`; the weights are the same
 seeded init) and saved as a FAVOR checkpoint in the run dir; that checkpoint is AlignConfig.model of the run.
 """
 
@@ -28,29 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# What the model layer lacks for the two unavailable ablations (favor_ops/models has another owner).
-MISSING = {
-    "no_sync": (
-        "no model config switch for audio sync: FavorModel.build_window_batch always gives each frame the speech "
-        "frames of its own 1/fps time slice (frame_audio_index + gather_audio_slots). Needed: a config field, e.g. "
-        "WindowConfig.audio_sync = 'frame' | 'clip', where 'clip' fills every frame's audio slots with the speech "
-        "features mean-pooled over the whole clip (build_window_batch, used by AlignedModel.encode_media, "
-        "training/window_dataset and pipelines/index/chunk_encoder; the streaming paths (iter_encode_windows, "
-        "the index job's chunks) would need the clip mean before the first window)"),
-    "no_causal": (
-        "no model config switch to remove the causal module: CausalQFormerConfig.mask_mode accepts only "
-        "('causal', 'released') (MASK_MODES) and every CausalQFormerLayer always runs its frame attention. Needed: "
-        "e.g. mask_mode 'none' (or a CausalQFormerConfig.frame_attention flag) under which each layer's "
-        "cross-attention reads the input slots x directly instead of frame_attn(x); "
-        "training/slot_state_cache.compute_slot_states would have to follow"),
-}
-
-
 @dataclass(frozen=True)
 class Ablation:
     name: str
     description: str
-    model_changes: dict = field(default_factory=dict)  # "mask_mode", "diversity_weight"
+    model_changes: dict = field(default_factory=dict)  # "mask_mode", "audio_sync", "diversity_weight"
     align_changes: dict = field(default_factory=dict)  # AlignConfig fields
     missing: str | None = None  # why it cannot run (a model switch that does not exist)
 
@@ -61,9 +43,10 @@ class Ablation:
 
 ABLATIONS: tuple[Ablation, ...] = (
     Ablation("full", "base configuration: causal frame mask, per-frame synced audio"),
-    Ablation("no_sync", "audio pooled over the whole clip instead of per-frame slots", missing=MISSING["no_sync"]),
+    Ablation("no_sync", "audio pooled over the whole clip instead of per-frame slots",
+             model_changes={"audio_sync": "clip"}),
     Ablation("no_causal", "no causal module (no frame attention in the causal Q-Former)",
-             missing=MISSING["no_causal"]),
+             model_changes={"mask_mode": "none"}),
     Ablation("released", "released frame mask (a frame sees itself and later frames)",
              model_changes={"mask_mode": "released"}),
     Ablation("div_0", "diversity lambda 0", model_changes={"diversity_weight": 0.0}),
@@ -72,7 +55,7 @@ ABLATIONS: tuple[Ablation, ...] = (
     Ablation("div_1.0", "diversity lambda 1.0", model_changes={"diversity_weight": 1.0}),
 )
 ABLATION_NAMES = tuple(a.name for a in ABLATIONS)
-MODEL_CHANGE_KEYS = ("mask_mode", "diversity_weight")
+MODEL_CHANGE_KEYS = ("mask_mode", "audio_sync", "diversity_weight")
 
 
 def get_ablations(names=None) -> list[Ablation]:
@@ -110,7 +93,8 @@ def effective_model_config(base_model: str, ablation: Ablation) -> dict:
         cfg = read_favor_config(base_model)
     else:
         raise ValueError(f"ablations need a preset or FAVOR checkpoint to start from, got {base_model!r}")
-    current = {"mask_mode": cfg.causal_qformer.mask_mode, "diversity_weight": float(cfg.diversity_weight)}
+    current = {"mask_mode": cfg.causal_qformer.mask_mode, "audio_sync": cfg.windows.audio_sync,
+               "diversity_weight": float(cfg.diversity_weight)}
     unknown = set(ablation.model_changes) - set(MODEL_CHANGE_KEYS)
     if unknown:
         raise ValueError(f"ablation {ablation.name}: unsupported model changes {sorted(unknown)}")
@@ -122,7 +106,8 @@ def build_base_model(base_model: str, settings: dict, out_dir: Path) -> str:
     from favor_ops.models.loading import load_favor_model
 
     favor = load_favor_model(base_model, mask_mode=settings["mask_mode"])
-    favor.config = favor.config.replace(diversity_weight=float(settings["diversity_weight"]))
+    windows = dataclasses.replace(favor.config.windows, audio_sync=settings.get("audio_sync", "frame"))
+    favor.config = favor.config.replace(windows=windows, diversity_weight=float(settings["diversity_weight"]))
     favor.save_pretrained(out_dir)
     return str(out_dir)
 

@@ -18,6 +18,8 @@ Frame attention masks (True = may attend), over frame indices f(i) = i // S:
     causal   : f(query) >= f(key)   a slot of frame t sees frames <= t (this project's default)
     released : f(query) <= f(key)   what the published checkpoint was trained with: `torch.triu` over frames,
                so a frame sees itself and every LATER frame of its window, never an earlier one.
+    none     : no causal module (the ablation): the frame attention is skipped and the queries' cross-attention
+               reads the input slots `x` directly (its weights stay in the model, unused).
 Padding (padded audio slots, padded frames, a masked modality) is masked as a key in every attention.
 """
 
@@ -87,8 +89,9 @@ class CausalQFormerLayer(nn.Module):
         self.mlp = MLP(H, cfg.intermediate_size, eps, p_hidden)
 
     def forward(self, queries, slots, frame_mask, key_mask):
-        # queries (B, Nq, H); slots (B, L*S, E); frame_mask (B, 1, L*S, L*S); key_mask (B, 1, 1, L*S)
-        slot_states = self.frame_attn(slots, slots, frame_mask)  # (B, L*S, E)
+        # queries (B, Nq, H); slots (B, L*S, E); frame_mask (B, 1, L*S, L*S) or None (no causal module)
+        # key_mask (B, 1, 1, L*S)
+        slot_states = slots if frame_mask is None else self.frame_attn(slots, slots, frame_mask)  # (B, L*S, E)
         queries = self.self_attn(queries, queries, None)  # (B, Nq, H)
         queries = self.cross_attn(queries, slot_states, key_mask)  # (B, Nq, H)
         queries = self.mlp(queries)  # (B, Nq, H)
@@ -102,6 +105,8 @@ def frame_attention_mask(n_frames: int, slots_per_frame: int, mode: str, device=
         return frame[:, None] >= frame[None, :]
     if mode == "released":
         return frame[:, None] <= frame[None, :]
+    if mode == "none":
+        return torch.ones((len(frame), len(frame)), dtype=torch.bool, device=device)
     raise ValueError(f"unknown mask mode {mode!r}")
 
 
@@ -163,6 +168,8 @@ class CausalQFormer(nn.Module):
         frames = frame_attention_mask(T // slots_per_frame, slots_per_frame, self.mask_mode, slots.device)
         eye = torch.eye(T, dtype=torch.bool, device=slots.device)  # padding slots attend to themselves: no NaN rows
         frame_mask = ((frames[None] & key_valid[:, None, :]) | eye[None])[:, None]  # (B, 1, L*S, L*S)
+        if self.mask_mode == "none":
+            frame_mask = None  # no causal module: cross-attention reads x
         key_mask = key_valid[:, None, None, :]  # (B, 1, 1, L*S)
 
         q = self.drop(self.ln_queries(self.query_tokens.expand(B, -1, -1)))  # (B, Nq, H)

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MASK_MODES = ("causal", "released")
+MASK_MODES = ("causal", "released", "none")  # none: no causal module (ablation): queries read the input slots
+AUDIO_SYNC_MODES = ("frame", "clip")  # clip: no sync (ablation): every frame's audio slots hold the clip-mean speech
 
 
 class ConfigError(ValueError):
@@ -255,9 +256,13 @@ class WindowConfig:
     frames_per_window: int = 10  # L
     stride_frames: int = 10
     window_batch_size: int = 32  # windows per causal Q-Former forward: bounds memory
+    audio_sync: str = "frame"  # "frame": each frame gets the speech of its own 1/fps slice (FAVOR); "clip": the
+    #                            mean speech feature of all the speech given (the whole clip) in every frame (ablation)
 
     def __post_init__(self):
         _check(self.fps > 0, "fps must be > 0")
+        _check(self.audio_sync in AUDIO_SYNC_MODES, f"audio_sync must be one of {AUDIO_SYNC_MODES}, "
+                                                    f"got {self.audio_sync!r}")
         _check(1 <= self.stride_frames <= self.frames_per_window, "need 1 <= stride_frames <= frames_per_window")
 
     def window_spec(self):

@@ -79,7 +79,7 @@ class FavorModel(nn.Module):
         return contextlib.nullcontext()
 
     def set_mask_mode(self, mode: str) -> None:
-        """Switch the causal Q-Former's frame mask: "causal" (default) or "released" (published checkpoint)."""
+        """Switch the causal Q-Former's frame mask: "causal" (default), "released" (published checkpoint) or "none" (no causal module, ablation)."""
         cq = dataclasses.replace(self.config.causal_qformer, mask_mode=mode)  # validates the mode
         self.config = self.config.replace(causal_qformer=cq)
         self.causal_qformer.mask_mode = mode
@@ -208,6 +208,8 @@ class FavorModel(nn.Module):
                                                 cfg.speech.frame_rate_hz)  # (frames, S_a)
             a_index, a_mask = a_index[frames], a_mask[frames] & real[:, None]  # (W*L, S_a)
             a = gather_audio_slots(speech, np.where(a_mask, a_index - speech_base, 0), a_mask)  # (W*L, S_a, D)
+            if cfg.windows.audio_sync == "clip":  # no-sync ablation: the clip's mean speech in every real slot
+                a = speech.mean(dim=0).to(a.dtype)[None, None, :] * torch.as_tensor(a_mask, device=device)[..., None]
         else:
             a_mask = np.zeros((W * L, S_a), dtype=bool)
             a = torch.zeros((W * L, S_a, D), device=device, dtype=dtype)

@@ -53,6 +53,9 @@ def register(subparsers) -> None:
     parser.add_argument("--keep-cache", action="store_true", help="keep the ablation runs' feature caches")
     parser.add_argument("--examples", type=int, default=4, metavar="N", help="example hits in the report (default 4)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda for the evaluation forward passes")
+    parser.add_argument("--readme", metavar="README", default=None,
+                        help="with --table: replace the results table between the README's "
+                             "<!-- results:start --> and <!-- results:end --> markers instead of printing it")
     parser.add_argument("--table", metavar="METRICS_JSON", default=None,
                         help="print the Markdown results table of an existing metrics.json and exit")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
@@ -82,7 +85,15 @@ def run_eval(args: argparse.Namespace) -> int:
             return _fail("--table prints an existing metrics.json; give it alone")
         from favor_ops.evaluation.metrics_table import table_from_file
 
-        sys.stdout.write(table_from_file(args.table))
+        table = table_from_file(args.table)
+        if args.readme:
+            from favor_ops.evaluation.metrics_table import replace_results_block
+
+            readme = Path(args.readme)
+            readme.write_text(replace_results_block(readme.read_text(), table, source=args.table))
+            print(f"updated the results table in {readme} from {args.table}")
+            return 0
+        sys.stdout.write(table)
         return 0
     if not args.corpus or not args.model or not args.out:
         return _fail("favor eval needs --corpus DIR --model CKPT --out REPORT_DIR (or --table METRICS_JSON)")

@@ -74,18 +74,20 @@ def test_eval_ablations_train_each_change_with_the_same_budget(eval_corpus, tmp_
     runs = ab["runs"]
     assert list(runs) == ["full", "no_causal", "released", "div_0.01"]
     assert runs["full"]["status"] == "ok" and runs["released"]["status"] == "ok"
-    assert runs["no_causal"]["status"] == "unavailable" and "mask_mode" in runs["no_causal"]["missing"]
+    assert runs["no_causal"]["status"] == "ok"
+    assert runs["no_causal"]["settings"] == {"mask_mode": "none", "audio_sync": "frame", "diversity_weight": 0.01}
+    no_causal = json.loads((report / "ablations" / "no_causal" / "ckpt" / "favor_config.json").read_text())["config"]
+    assert no_causal["causal_qformer"]["mask_mode"] == "none"
     assert runs["div_0.01"]["status"] == "same_as" and runs["div_0.01"]["same_as"] == "full"  # tiny's lambda: 0.01
     assert runs["div_0.01"]["tasks"] == runs["full"]["tasks"]
-    assert runs["released"]["settings"] == {"mask_mode": "released", "diversity_weight": 0.01}
+    assert runs["released"]["settings"] == {"mask_mode": "released", "audio_sync": "frame", "diversity_weight": 0.01}
     saved = json.loads((report / "ablations" / "released" / "ckpt" / "favor_config.json").read_text())["config"]
     assert saved["causal_qformer"]["mask_mode"] == "released"
     for name in ("full", "released"):
         assert runs[name]["train"]["steps"] == 1
         assert set(runs[name]["tasks"]) == set(metrics["tasks"])
         assert not (report / "ablations" / name / "ckpt" / "window_cache").exists()
-    assert "| Task | n | checkpoint | full | released | div_0.01 |" in out
-    assert "- no_causal: not run:" in out
+    assert "| Task | n | checkpoint | full | no_causal | released | div_0.01 |" in out
     assert_png(report / "comparison.png")
 
 

@@ -98,3 +98,17 @@ def test_table_from_file_reads_a_file_or_a_report_dir(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ValueError):
         table_from_file(tmp_path / "bad.json")
+
+
+def test_readme_results_block_is_replaced_and_nothing_else():
+    from favor_ops.evaluation.metrics_table import RESULTS_END, RESULTS_START, replace_results_block
+
+    text = f"intro\n{RESULTS_START}\nold table\n{RESULTS_END}\nafter\n"
+    out = replace_results_block(text, "| Task | Value | n |\n", source="m.json")
+    assert out.startswith(f"intro\n{RESULTS_START}\n") and out.endswith(f"{RESULTS_END}\nafter\n")
+    assert "old table" not in out and "| Task | Value | n |" in out and "favor eval --table m.json" in out
+    assert replace_results_block(out, "| Task | Value | n |\n", source="m.json") == out  # idempotent
+    import pytest
+
+    with pytest.raises(ValueError, match="results:start"):
+        replace_results_block("no markers", "x", source="m.json")

@@ -122,3 +122,50 @@ def test_padded_audio_slots_and_frames_change_nothing_in_the_model(tiny_model):
         a = m.causal_qformer(batch.slots, batch.visual_mask, batch.audio_mask, S)
         b = m.causal_qformer(noisy, batch.visual_mask, batch.audio_mask, S)
     assert torch.equal(a.query_tokens, b.query_tokens)
+
+
+def test_no_causal_module_reads_the_input_slots():
+    """mask_mode "none" (the no-causal ablation): the frame attention is skipped, so each layer's slot states are the
+    input slots themselves, and a later frame changes earlier outputs (nothing is causal any more)."""
+    import dataclasses
+
+    import torch
+
+    from favor_ops.models.causal_qformer import CausalQFormer
+    from favor_ops.models.presets import tiny_config
+
+    cfg = dataclasses.replace(tiny_config().causal_qformer, mask_mode="none", hidden_dropout_prob=0.0,
+                              attention_dropout_prob=0.0)
+    torch.manual_seed(0)
+    E, S, L = 64, 4, 3
+    cq = CausalQFormer(cfg, E).eval()
+    slots = torch.randn(1, L * S, E)
+    mask = torch.ones(1, L * S, dtype=torch.bool)
+    out = cq(slots, mask, mask, S, return_slot_states=True)
+    D = E // 2
+    x = torch.cat([slots[..., :D], slots[..., D:]], -1)
+    expected = cq.ln_slots(x) + cq.slot_position(torch.arange(L * S))
+    for states in out.slot_states:
+        assert torch.allclose(states, expected, atol=1e-6)
+
+
+def test_no_sync_puts_the_clip_mean_speech_in_every_audio_slot():
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from favor_ops.models.favor_model import FavorModel
+    from favor_ops.models.presets import tiny_config
+
+    cfg = tiny_config()
+    cfg = cfg.replace(windows=dataclasses.replace(cfg.windows, audio_sync="clip"))
+    model = FavorModel(cfg).eval()
+    D = cfg.modality_width
+    speech = torch.randn(100, D)  # 2 s of 50 Hz speech frames -> 4 frames at 2 FPS
+    batch = model.build_window_batch(np.arange(1), 4, None, speech, n_visual_frames=0, n_audio_frames=100)
+    audio = batch.slots[0, :, D:]  # (L*S, D)
+    real = batch.audio_mask[0]
+    assert real.sum() > 0
+    assert torch.allclose(audio[real], speech.mean(0).expand(int(real.sum()), D), atol=1e-6)
+    assert torch.all(audio[~real] == 0)
