@@ -234,7 +234,7 @@ def vector_window_hits(
         store.table(WINDOWS)
         .search(query, vector_column_name=column)
         .distance_type(COSINE)  # explicit: multivector MaxSim supports cosine only
-        .select(WINDOW_COLUMNS)
+        .select([*WINDOW_COLUMNS, "_distance"])  # naming _distance keeps Lance from warning per query
         .limit(limit)
     )
     if "PQ" in index_types.get(column, "").upper():  # PQ distances are approximate: re-rank on exact vectors

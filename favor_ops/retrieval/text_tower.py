@@ -53,7 +53,9 @@ class TextTower:
 
     def __init__(self, cfg: TextTowerConfig = TextTowerConfig(), device: str | torch.device = "cpu"):
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # a 90 MB local load needs no "Loading weights" bar on every query
         self.cfg = cfg
         source = Path(cfg.source) if cfg.source else minilm_path()
         previous = os.environ.get("HF_HUB_OFFLINE")

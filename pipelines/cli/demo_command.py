@@ -229,8 +229,9 @@ def _answer_step(store, checkpoint: str, records, say) -> dict:
         verdict = "correct" if is_correct(pair, answer, 5.0) else f"wrong, truth: {pair.answer}"
         say(f"      {pair.clip_id}: {pair.question}\n        -> {answer!r} ({verdict}); evidence: {spans}")
     say("      QA accuracy on the held-out corpus (exact match; 'when' within one window):")
+    notes = {"av_match": "  (true audio only: the store holds no swapped-audio copies; `favor eval` tests both)"}
     for kind, m in metrics.items():
-        say(f"        {kind:<12} {m['value']:.2f} (n={m['n']})")
+        say(f"        {kind:<12} {m['value']:.2f} (n={m['n']}){notes.get(kind, '')}")
     return {"qa": metrics}
 
 
@@ -289,8 +290,9 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
+    n_failures = len(store.failures_df())
     print(f"\ndone in {elapsed:.0f} s: {summary.indexed} files indexed this run ({summary.skipped} already indexed), "
-          f"{summary.failed} broken inputs recorded in the failures table; top-1 search hit rate "
+          f"{summary.failed} inputs failed this run ({n_failures} rows in the failures table); top-1 search hit rate "
           f"{search_result['hit_rate']['all']['rate']:.2f}, QA accuracy {answer_result['qa']['overall']['value']:.2f}.")
     print("next:")
     print(f"  search page   .venv/bin/favor serve --db {db_uri} --port 8000   (http://127.0.0.1:8000)")

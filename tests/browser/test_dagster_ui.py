@@ -28,11 +28,11 @@ RUN_TIMEOUT_S = 300.0
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-ASSET_NAMES = ("video_catalog", "window_tokens", "search_index")
+ASSET_NAMES = ("video_catalog", "window_tokens", "search_index", "qa_answers")
 PAGE_TIMEOUT_MS = 60_000
 CHECKS = [("window_tokens", "windows_match_videos"), ("window_tokens", "window_keys_unique"),
           ("window_tokens", "failure_rate_below_threshold"), ("search_index", "indexes_cover_windows"),
-          ("search_index", "retrieval_quality")]
+          ("search_index", "retrieval_quality"), ("qa_answers", "qa_failure_rate_below_threshold")]
 CHECK_EXECUTIONS = """query($asset: AssetKeyInput!, $check: String!) {
   assetCheckExecutions(assetKey: $asset, checkName: $check, limit: 1) { runId status }
 }"""
