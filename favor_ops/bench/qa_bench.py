@@ -106,11 +106,11 @@ def run_qa_bench(cfg: QABenchConfig) -> dict:
         "preset": cfg.preset, "device": cfg.device, "questions": n, "batch_size": cfg.batch_size,
         "windows_per_question": cfg.windows, "prompt_tokens_per_question": prompt_tokens,
         "new_tokens_per_question": cfg.new_tokens,
-        "one_at_a_time": {"seconds": round(single_s, 3), "questions_per_s": round(n / single_s, 3),
+        "one_at_a_time": {"seconds": round(single_s, 6), "questions_per_s": round(n / single_s, 3),
                           "tokens_per_s": round(single_tokens / single_s, 1)},
-        "batched": {"seconds": round(batched_s, 3), "questions_per_s": round(n / batched_s, 3),
+        "batched": {"seconds": round(batched_s, 6), "questions_per_s": round(n / batched_s, 3),
                     "tokens_per_s": round(batched_tokens / batched_s, 1)},
-        "ratio_batched_vs_single": round(single_s / batched_s, 2),
+        "ratio_batched_vs_single": round(single_s / batched_s, 3),
     }
     if cfg.device.startswith("cuda"):
         result["gpu"] = torch.cuda.get_device_name()

@@ -9,10 +9,33 @@ def _parser():
     return parser
 
 
-def test_qa_stage_is_not_implemented_yet(capsys):
+def test_qa_stage_needs_a_corpus_and_a_checkpoint(tmp_path, capsys):
     args = _parser().parse_args(["train", "--stage", "qa"])
     assert args.handler(args) == 2
-    assert "not implemented yet" in capsys.readouterr().err
+    assert "manifest.jsonl" in capsys.readouterr().err
+
+
+def test_qa_stage_trains_a_tiny_qa_model_into_the_checkpoint(tmp_path, capsys):
+    """A tiny preset + a 1-clip corpus: the QA stage writes OUT/qa next to the copied FAVOR weights, logs its loss,
+    and `--resume` continues from the saved step."""
+    import json
+
+    from favor_ops.corpus.synth import synthesize_corpus
+    from favor_ops.qa.qa_model import has_qa_model, load_qa_model
+
+    synthesize_corpus(tmp_path / "c", n_videos=1, seed=3, min_duration_s=12.0, max_duration_s=12.0, progress=False)
+    base = ["train", "--stage", "qa", "--corpus", str(tmp_path / "c"), "--out", str(tmp_path / "o"),
+            "--model", "tiny", "--batch", "2", "--threads", "1", "--json"]
+    args = _parser().parse_args(base + ["--steps", "2"])
+    assert args.handler(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == 2 and summary["qa_preset"] == "tiny" and summary["questions"] > 0
+    assert has_qa_model(tmp_path / "o") and load_qa_model(tmp_path / "o").cfg.window_dim == 32
+    log = (tmp_path / "o" / "qa" / "qa_train_log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in log] == [2]
+    args = _parser().parse_args(base + ["--steps", "3", "--resume"])
+    assert args.handler(args) == 0
+    assert json.loads(capsys.readouterr().out)["start_step"] == 2
 
 
 def test_align_needs_a_corpus_with_a_manifest(tmp_path, capsys):
