@@ -48,15 +48,36 @@ BENCHMARKS: dict[str, tuple[str, str, str, tuple]] = {
          (("--max-duration",), {"type": float, "default": 8.0, "help": "longest video in seconds (default 8)"}),
          (("--workers",), {"type": int, "default": None, "help": "worker processes (default: one per core)"})),
     ),
+    "scaling": (
+        "pipelines.bench.scaling_bench",
+        "run_from_args",
+        "index job at growing corpus sizes: wall time, video-seconds per wall-second and peak memory of the "
+        "driver + worker process tree; ratios of the largest size vs 100 videos; PNG plot",
+        (PRESET_OPTION,
+         (("--sizes",), {"default": "10,100,1000", "help": "comma-separated corpus sizes in videos (default 10,100,1000)"}),
+         (("--max-duration",), {"type": float, "default": 2.0, "help": "longest clip in seconds (default 2)"}),
+         (("--workers",), {"type": int, "default": None, "help": "worker processes (default: one per core)"}),
+         (("--workdir",), {"default": None, "help": "corpus cache and scratch stores (default ~/.cache/favor/bench-scaling)"}),
+         (("--plot",), {"default": None, "help": "PNG path (default docs/perf/scaling.png in the repository; '' for none)"}),
+         (("--baseline-size",), {"type": int, "default": None, "help": "size the ratios compare with (default 100, "
+                                                                      "else the smallest)"})),
+    ),
     "search": (
         "favor_ops.bench.search_bench", "run_from_args",
-        "search latency p50/p95 (MaxSim tokens ANN, pooled ANN, full text, hybrid) and recall@10 against an exact "
-        "numpy scan, on a synthetic LanceDB table",
+        "search latency p50/p95 (MaxSim tokens ANN, pooled ANN, pooled ANN + exact MaxSim re-rank, full text, hybrid), "
+        "recall@10 against an exact numpy scan and process RSS during the queries, on a synthetic LanceDB table",
         ((("--windows",), {"type": int, "default": 100_000, "help": "synthetic windows (default 100000)"}),
          (("--queries",), {"type": int, "default": 200, "help": "timed queries per method (default 200)"}),
          (("--dim",), {"type": int, "default": 128, "help": "vector width D (default 128)"}),
+         (("--tokens",), {"type": int, "default": 32, "help": "tokens per window (default 32)"}),
+         (("--clusters",), {"type": int, "default": 1024, "help": "cluster centres of the synthetic vectors (default 1024)"}),
          (("--k",), {"type": int, "default": 10, "help": "hits per query, recall@k (default 10)"}),
-         (("--seed",), {"type": int, "default": 0, "help": "random seed (default 0)"})),
+         (("--seed",), {"type": int, "default": 0, "help": "random seed (default 0)"}),
+         (("--methods",), {"default": None, "help": "comma-separated ranked lists to time: maxsim_ann, pooled_ann, fulltext, "
+                                                    "hybrid, search_av (default all; without maxsim_ann and search_av the "
+                                                    "tokens index is not built)"}),
+         (("--rerank-candidates",), {"default": None, "help": "pooled ANN + exact MaxSim re-rank: comma-separated "
+                                                              "candidate counts (default 200,1000; '' for none)"})),
     ),
     "qa": (
         "favor_ops.bench.qa_bench", "run_from_args",

@@ -27,6 +27,8 @@ def register(subparsers) -> None:
     synth.add_argument("--min-duration", type=float, default=1.0, metavar="S", help="shortest clip, seconds")
     synth.add_argument("--max-duration", type=float, default=180.0, metavar="S", help="longest clip, seconds")
     synth.add_argument("--workers", type=int, default=2, help="parallel encodes (default 2)")
+    synth.add_argument("--profile", default="default", choices=("default", "training"),
+                       help="segment statistics: default, or training (more, shorter segments with spoken words)")
     synth.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
     synth.set_defaults(handler=run_synth)
     parser.set_defaults(handler=lambda args: _usage(parser))
@@ -50,6 +52,7 @@ def summarize(records: list[dict]) -> dict[str, dict]:
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    from favor_ops.corpus.plan import CORPUS_PROFILES
     from favor_ops.corpus.synth import synthesize_corpus
 
     if args.videos < 0:
@@ -58,7 +61,7 @@ def run_synth(args: argparse.Namespace) -> int:
     records = synthesize_corpus(
         args.dir, args.videos, args.seed, include_bad=args.bad,
         min_duration_s=args.min_duration, max_duration_s=args.max_duration,
-        progress=not args.json, workers=args.workers,
+        progress=not args.json, workers=args.workers, cfg=CORPUS_PROFILES[args.profile],
     )
     elapsed_s = time.perf_counter() - t0
     by_kind = summarize(records)

@@ -64,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _corpus(directory: Path, params: dict, say) -> list[dict]:
     """Synthesize (or reuse, when its stamp matches) a corpus; returns its manifest records."""
     from favor_ops.corpus.manifest import read_manifest
+    from favor_ops.corpus.plan import CORPUS_PROFILES
     from favor_ops.corpus.synth import synthesize_corpus
 
     stamp = directory / "demo-corpus.json"
@@ -74,7 +75,7 @@ def _corpus(directory: Path, params: dict, say) -> list[dict]:
     directory.mkdir(parents=True, exist_ok=True)
     records = synthesize_corpus(directory, n_videos=params["videos"], seed=params["seed"],
                                 include_bad=params["include_bad"], min_duration_s=params["min_duration_s"],
-                                max_duration_s=params["max_duration_s"])
+                                max_duration_s=params["max_duration_s"], cfg=CORPUS_PROFILES[params["profile"]])
     stamp.write_text(json.dumps(params))
     say(f"      wrote {len(records)} files to {directory} in {time.perf_counter() - started:.1f} s")
     return records
@@ -246,9 +247,10 @@ def run_demo(args: argparse.Namespace) -> int:
     say = (lambda *a, **k: None) if args.json else (lambda *a, **k: print(*a, **k, flush=True))
     demo_dir, train_dir = workdir / "corpus", workdir / "train-corpus"
     demo_params = {"videos": args.videos, "seed": args.seed, "include_bad": True, "min_duration_s": 1.0,
-                   "max_duration_s": DEMO_MAX_DURATION_S}
+                   "max_duration_s": DEMO_MAX_DURATION_S, "profile": "default"}
     train_params = {"videos": args.train_videos, "seed": TRAIN_SEED, "include_bad": False,
-                    "min_duration_s": TRAIN_MIN_DURATION_S, "max_duration_s": TRAIN_MAX_DURATION_S}
+                    "min_duration_s": TRAIN_MIN_DURATION_S, "max_duration_s": TRAIN_MAX_DURATION_S,
+                    "profile": "training"}
     if args.seed == TRAIN_SEED:
         print(f"favor demo: error: --seed {TRAIN_SEED} is the training corpus's seed; the demo corpus must be "
               f"held out", file=sys.stderr)
