@@ -162,6 +162,11 @@ def markdown_table(metrics: dict) -> str:
     if notes:
         lines.append("")
         lines += [f"- {note}" for note in notes]
+    from favor_ops.evaluation.claims import check_claims
+
+    claims = check_claims(metrics)
+    if any(c.verdict != "not measured" for c in claims):  # nothing to say without the numbers
+        lines += ["", "The paper's claims on these numbers:", ""] + [f"- {c.sentence()}" for c in claims]
     return "\n".join(lines) + "\n"
 
 

@@ -220,6 +220,12 @@ def render_html(metrics: dict, plots: list[Path], thumbs: list[Path | None], out
     meta_html = "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in meta if v is not None)
     plots_html = "".join(f"<p><img src='{esc(p.name)}' alt='{esc(p.stem)}'></p>" for p in plots)
     notes_html = ("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>") if notes else ""
+    from favor_ops.evaluation.claims import check_claims
+
+    claims = check_claims(metrics)
+    if any(c.verdict != "not measured" for c in claims):  # nothing to say without the numbers
+        notes_html += ("<h2>The paper's claims on these numbers</h2><ul>"
+                       + "".join(f"<li>{esc(c.sentence())}</li>" for c in claims) + "</ul>")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>favor eval: AVEB-lite report</title>
 <style>
