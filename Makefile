@@ -15,7 +15,7 @@ PYTEST_FLAGS ?=
 # pip warns about every configured-but-absent local index; those lines say nothing about this project.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: setup demo test test-all bench lock clean-demo dagster docs eval
+.PHONY: setup demo test test-all bench lock clean-demo dagster docs eval reliability-doc
 
 setup: $(STAMP)
 
@@ -51,6 +51,10 @@ bench: setup
 # docs/cli.md from the parser (a test compares them).
 docs: setup
 	$(PY) -m pipelines.cli.cli_reference > docs/cli.md
+
+# docs/reliability.md: what the index job makes of each bad input (tests/reliability/cases.py), observed.
+reliability-doc: setup
+	$(PY) -m tests.reliability.write_reliability_doc
 
 # AVEB-lite on a held-out corpus with the demo checkpoint (run `make demo` first); EVAL_ARGS=--ablations adds the
 # ablation study (slow).

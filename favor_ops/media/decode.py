@@ -20,6 +20,9 @@ stream slightly shorter than the container) the last frame is repeated. If the
 data ends far short of the stream's declared duration (more than one frame
 missing and short by > `truncation_tolerance_s` or > `truncation_tolerance_frac`
 of the duration) it raises DecodeError("truncated: decoded X s of Y s declared").
+The same rule, checked before ffmpeg starts, refuses a container that declares
+far more time than its longest stream holds (a header saying 6 hours over 5 s of
+streams): DecodeError("truncated: the streams hold X s of Y s declared").
 
 Still images yield exactly one frame at t=0 (see probe.py: duration_s is 0).
 Rotation: ffmpeg autorotates (display matrix / rotate tag), so frames are upright.
@@ -156,6 +159,14 @@ def _check_limits(info: MediaInfo, cfg: DecodeConfig) -> None:
         raise UnsupportedMediaError(info.uri, f"{info.duration_s:.1f} s exceeds max_duration_s={cfg.max_duration_s:g}")
 
 
+def _check_streams_cover(info: MediaInfo, cfg: DecodeConfig) -> None:
+    """The container may not declare far more time than its longest stream holds (a header that says
+    6 hours over 5 s of data): padding that gap would index hours of one frozen picture and silence."""
+    spans = [s for s in (info.video_duration_s, info.audio_duration_s) if s is not None]
+    if spans and not info.is_still_image and _truncated(max(spans), info.duration_s, cfg):
+        raise DecodeError(info.uri, f"truncated: the streams hold {max(spans):.2f} s of {info.duration_s:.2f} s declared")
+
+
 def _declared_s(stream_span_s: float | None, info: MediaInfo) -> float:
     """What the header promises for one stream (its own span, capped at the media duration)."""
     return min(stream_span_s, info.duration_s) if stream_span_s is not None else info.duration_s
@@ -253,6 +264,7 @@ def _iter_frames_local(path: str, cfg: DecodeConfig, info: MediaInfo) -> Iterato
     if not info.has_video:
         return
     _check_limits(info, cfg)
+    _check_streams_cover(info, cfg)
     n_frames = n_frames_for(info, cfg.fps)
     size = cfg.image_size
     frame_bytes = size * size * RGB_CHANNELS
@@ -294,6 +306,7 @@ def _iter_audio_local(path: str, cfg: DecodeConfig, info: MediaInfo, chunk_s: fl
     if not info.has_audio:
         return
     _check_limits(info, cfg)
+    _check_streams_cover(info, cfg)
     rate = cfg.sample_rate_hz
     n_samples = n_samples_for(info, rate)
     chunk_samples = max(1, int(round(chunk_s * rate)))
@@ -354,6 +367,7 @@ def decode(uri: str, cfg: DecodeConfig = DecodeConfig()) -> DecodedMedia:
     with local_media_path(uri) as path:
         info = probe_local(path, uri)
         _check_limits(info, cfg)
+        _check_streams_cover(info, cfg)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="favor-audio") as pool:
             audio_future = pool.submit(_collect_audio, path, cfg, info)
             try:

@@ -144,7 +144,10 @@ def _parse_timestamp(column: str, value: Any) -> dt.datetime:
                                   f"got {str(value)[:40]!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)  # naive times are UTC, like the stored ones
-    return moment.astimezone(dt.timezone.utc)
+    try:
+        return moment.astimezone(dt.timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before datetime.min in UTC
+        raise _reject(column, f"{column} is out of range in UTC (years 1-9999), got {str(value)[:40]!r}") from None
 
 
 def _parse_string(column: str, value: Any, limits: FilterLimits) -> str:
@@ -256,7 +259,8 @@ def sql_number(value: float | int) -> str:
 
 def sql_timestamp(value: dt.datetime) -> str:
     moment = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return f"TIMESTAMP '{moment.strftime('%Y-%m-%dT%H:%M:%S.%f')}'"
+    # The year is zero-padded by hand: strftime('%Y') gives '1' for year 1 on glibc, which SQL rejects.
+    return f"TIMESTAMP '{moment.year:04d}-{moment.strftime('%m-%dT%H:%M:%S.%f')}'"
 
 
 def _sql_literal(kind: str, value: Any) -> str:

@@ -16,6 +16,8 @@ merged hits come back.
 
 Filters restrict the `videos` rows (uri prefix, duration, has_audio/has_video, indexed_at ranges...)
 and are built only by favor_ops.retrieval.filters; the matching video ids then prefilter `windows`.
+Only windows of videos listed in `videos` are returned (a search during a commit may see a run's
+windows before its `videos` rows: those windows are left out).
 Bad requests raise SearchInputError (stage "search") with one line saying why.
 """
 
@@ -435,8 +437,12 @@ def search_encoded(
     if video_ids is not None and not video_ids:
         return []
     windows = rank_windows(store, request, query, where=windows_prefilter(video_ids), cfg=cfg, index_types=index_types)
+    # A run commits `windows` before `videos` (favor_ops.store.commit): a search landing between the two writes
+    # sees windows of videos not listed yet. They are not part of a committed run until their row is: drop them.
+    uris = video_uris(store, (w.video_id for w in windows))
+    windows = [w for w in windows if w.video_id in uris]
     merged = merge_adjacent(windows, cfg.merge_gap_s, max_spans=request.k)[: request.k]
-    return attach_uris(store, merged)
+    return [replace(hit, uri=uris[hit.video_id]) for hit in merged]
 
 
 def encode_query(encoder: QueryEncoder | None, request: SearchRequest) -> QueryVectors | None:

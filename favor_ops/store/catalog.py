@@ -17,7 +17,8 @@ skipped when its video_id is already in `videos` with the same model_version and
 fails again the same way; a changed file has a new id and is retried).
 
 Files that cannot be read (permission, dangling link, symlink loop, a FIFO named like media)
-become `CatalogFailure`s, never exceptions. Symlinked directories are followed once
+or whose name is not valid UTF-8 (`UndecodableNameError`; the failure shows the name's bytes as
+\\xNN) become `CatalogFailure`s, never exceptions. Symlinked directories are followed once
 (each real directory is visited once, so a link to an ancestor does not loop).
 """
 
@@ -68,6 +69,10 @@ class NotRegularFileError(CatalogError):
     """A media-named entry that is not a regular file (FIFO, socket, device)."""
 
 
+class UndecodableNameError(CatalogError):
+    """A file name that is not valid UTF-8 (the store's text columns and Beam's coders need UTF-8)."""
+
+
 @dataclass(frozen=True)
 class CatalogConfig:
     extensions: frozenset[str] = MEDIA_EXTENSIONS  # lower-case, without the dot
@@ -102,7 +107,8 @@ class CatalogFailure:
 
     @classmethod
     def from_error(cls, err: StageError) -> "CatalogFailure":
-        return cls(uri=err.uri, error_type=err.error_type, message=err.reason, stage=err.stage)
+        return cls(uri=printable_uri(err.uri), error_type=err.error_type, message=printable_uri(err.reason),
+                   stage=err.stage)
 
     def to_row(self, run_id: str) -> dict:
         """A `failures` table row."""
@@ -140,6 +146,29 @@ def _public_uri(fs: fsspec.AbstractFileSystem, path: str, local_plain: bool) -> 
     if _is_local(fs) and local_plain:
         return path
     return fs.unstrip_protocol(path)
+
+
+def is_utf8(text: str) -> bool:
+    """False for a str holding surrogate escapes (how Python lists a file name whose bytes are not UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable_uri(uri: str) -> str:
+    """`uri` as valid UTF-8 text: the bytes of a non-UTF-8 name (surrogate escapes) are shown as \\xNN."""
+    if is_utf8(uri):
+        return uri
+    try:
+        return uri.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return uri.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _undecodable_name(uri: str) -> UndecodableNameError:
+    return UndecodableNameError(uri, "file name is not valid UTF-8; rename it (e.g. convmv -f latin1 -t utf8)")
 
 
 def _norm_local(path: str) -> str:
@@ -254,6 +283,9 @@ def list_media(
                 continue
             uri = _public_uri(fs, path, plain)
             kind = info.get("type")
+            if not is_utf8(path) and _extension_ok(path, cfg) and not (kind == "directory" or (local and os.path.isdir(path))):
+                fail(_undecodable_name(uri))  # it could not be recorded, nor travel through Beam, as text
+                continue
             if local and info.get("islink"):
                 if not cfg.follow_symlinks:
                     continue
@@ -287,7 +319,9 @@ def list_media(
         fail(UnreadableFileError(str(archive_uri), f"archive not found or unreadable: {err}"))
         return [], failures
     if root_info.get("type") == "file":
-        if _extension_ok(root, cfg):
+        if _extension_ok(root, cfg) and not is_utf8(root):
+            fail(_undecodable_name(str(archive_uri)))
+        elif _extension_ok(root, cfg):
             files.append((root, root_info))
     else:
         walk(root, 0)

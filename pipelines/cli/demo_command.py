@@ -31,6 +31,7 @@ TRAIN_MIN_DURATION_S = 15.0
 TRAIN_MAX_DURATION_S = 30.0
 QA_STEPS = 300
 TRAIN_STAMP = "demo-train.json"
+DEMO_ASR = "whisper-tiny-en"  # transcripts for the full-text and hybrid searches (bundled, offline)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -181,6 +182,8 @@ def _search_step(store, encoder, records, corpus_dir: Path, workdir: Path, say) 
         word_query = next((q for q in queries if q.kind == "word" and dict(q.attrs).get("word") == ev["word"]), None)
         hits = search(store, encoder, SearchRequest(audio_path=str(clip), mode="audio", k=3))
         examples.append((f"audio clip ({ev['word']!r} cut from {rec['file']})", str(clip), word_query, hits))
+        hits = search(store, encoder, SearchRequest(text=ev["word"], mode="hybrid", k=3))
+        examples.append(("hybrid (window vectors + transcripts, rank fusion)", ev["word"], word_query, hits))
 
     say("[5/6] search")
     for label, text, query, hits in examples:
@@ -273,9 +276,9 @@ def run_demo(args: argparse.Namespace) -> int:
     from pipelines.index.job import IndexJobConfig, run_index_job
 
     db_uri = str(workdir / "db")
-    say(f"[4/6] index with Beam (local runner, multi-process) into LanceDB at {db_uri}")
+    say(f"[4/6] index with Beam (local runner, multi-process) into LanceDB at {db_uri}; transcripts: {DEMO_ASR}")
     index_started = time.perf_counter()
-    summary = run_index_job(IndexJobConfig(source=str(demo_dir), db=db_uri, model=checkpoint,
+    summary = run_index_job(IndexJobConfig(source=str(demo_dir), db=db_uri, model=checkpoint, asr=DEMO_ASR,
                                            show_progress=not args.json),
                             progress=None if args.json else (lambda message: print(f"      {message}")))
     timings["index_s"] = round(time.perf_counter() - index_started, 1)

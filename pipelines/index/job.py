@@ -5,7 +5,8 @@
       | Catalog/Plan          skip what this model version already indexed
       | Decode                probe + frames/audio in window-aligned chunks  (CPU workers)
       | Encode                RunInference: encoders + causal Q-Former  (GPU workers when present)
-      | ToWindowRows / AssembleVideos / Failures
+      | AssembleVideos       per video: its `videos` row and, when indexed completely, all its windows
+      | Failures
       | Stage/*               Arrow shards in <db>/_staging/<run_id>/   (workers)
     then, in the driver:  commit_run (one merge per table) -> indexes + compaction
 
@@ -80,6 +81,9 @@ class IndexJobConfig:
     run_id: str | None = None
     maintain: bool = True  # refresh indexes and compact after a commit that wrote something
     show_progress: bool = False  # draw a progress bar on stderr while the pipeline runs
+    # Speech recognition for `windows.transcript` (favor_ops.asr.ASR_CHOICES, e.g. "whisper-tiny-en"); None: no
+    # transcripts (empty strings). Part of the stored model_version: changing it re-indexes.
+    asr: str | None = None
     # Only files with start_s <= mtime < end_s (seconds since the epoch, -inf / +inf for an open side);
     # None: every file. Applied when the archive is listed: other files are not hashed, planned or counted.
     modified_between_s: tuple[float, float] | None = None
@@ -208,10 +212,16 @@ def dead_letter_to_failure(stage: str):
 
 
 def assemble_video_row(keyed, run_id: str, model_version: str):
-    """CoGroupByKey(video_id) of headers, window counts and failures -> one `videos` row."""
+    """CoGroupByKey(video_id) of headers, encoded WindowRows and failures -> one `videos` row and, for a video
+    indexed completely, all its windows as one element.
+
+    One element, so one shard: the commit takes a video's windows from the latest shard holding it, and
+    chunks of a video staged in two bundles would lose the older one's windows. Windows of a video that
+    failed (chunks encoded before a later chunk failed) are never staged."""
     video_id, grouped = keyed
     headers: list[VideoHeader] = list(grouped["headers"])
-    windows_done = sum(grouped["windows"])
+    encoded: list[WindowRows] = sorted(grouped["windows"], key=lambda rows: rows.chunk_idx)
+    windows_done = sum(len(rows.window_idx) for rows in encoded)
     failures: list[Failure] = list(grouped["failures"])
     n_input_failures = len(failures)
     header = headers[0] if headers else None
@@ -239,6 +249,8 @@ def assemble_video_row(keyed, run_id: str, model_version: str):
         "status": store_schema.STATUS_INDEXED if complete else store_schema.STATUS_FAILED,
         "run_id": run_id,
     }
+    if complete:
+        yield ("windows", [record for rows in encoded for record in window_rows_to_records(rows, model_version)])
     yield ("videos", [row])
     for failure in failures[n_input_failures:]:
         yield beam.pvalue.TaggedOutput(FAILURES_TAG, failure)
@@ -277,7 +289,7 @@ def build_pipeline(
 
     encoded = decoded.chunks | "Encode" >> RunInference(
         FavorWindowModelHandler(config.model, device=config.device, max_batch_chunks=config.max_batch_chunks,
-                                torch_threads=torch_threads_per_worker(config))
+                                torch_threads=torch_threads_per_worker(config), asr=config.asr)
     ).with_exception_handling()
     encoded_main, encode_dlq = encoded
     encode_crashes = (
@@ -288,10 +300,7 @@ def build_pipeline(
     split = encoded_main | "SplitEncoded" >> beam.FlatMap(split_encoded).with_outputs(FAILURES_TAG, main="rows")
     window_rows = split.rows
 
-    window_records = window_rows | "ToWindowRows" >> beam.Map(
-        lambda rows: ("windows", window_rows_to_records(rows, model.model_version))
-    )
-    window_counts = window_rows | "CountWindows" >> beam.Map(lambda rows: (rows.video_id, len(rows.window_idx)))
+    windows_by_video = window_rows | "Windows/Key" >> beam.Map(lambda rows: (rows.video_id, rows))
 
     listing = pipeline | "ListingFailures" >> beam.Create(listing_failures)
     failures = [listing, hashed[FAILURES_TAG], decoded[FAILURES_TAG], decode_crashes, encode_crashes,
@@ -303,7 +312,7 @@ def build_pipeline(
     )
     headers_by_video = decoded[HEADERS_TAG] | "Headers/Key" >> beam.Map(lambda h: (h.video_id, h))
     videos = (
-        {"headers": headers_by_video, "windows": window_counts, "failures": failures_by_video}
+        {"headers": headers_by_video, "windows": windows_by_video, "failures": failures_by_video}
         | "Videos/Group" >> beam.CoGroupByKey()
         | "AssembleVideos" >> beam.FlatMap(assemble_video_row, run_id, model.model_version).with_outputs(
             FAILURES_TAG, main="rows"
@@ -313,7 +322,7 @@ def build_pipeline(
     failure_records = all_failures | "Failures/ToRows" >> beam.Map(lambda f: ("failures", [failure_to_record(f, run_id)]))
 
     (
-        [window_records, videos.rows, failure_records]
+        [videos.rows, failure_records]
         | "Stage/Flatten" >> beam.Flatten()
         | "Stage/WriteShards" >> beam.ParDo(WriteShardsFn(config.db, run_id, schemas))
     )
@@ -357,7 +366,7 @@ def run_index_job(config: IndexJobConfig, *, progress=None) -> IndexSummary:
     started = time.perf_counter()
     run_id = config.run_id or new_run_id()
     say = progress or (lambda message: None)
-    model = describe_model(config.model)
+    model = describe_model(config.model, asr=config.asr)
     store = FeatureStore.open(config.db, dim=model.dim, n_query_tokens=model.n_query_tokens)
     store.ensure_tables()
     schemas = {name: store.schema(name) for name in ("videos", "windows", "failures")}

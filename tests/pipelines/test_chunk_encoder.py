@@ -166,3 +166,84 @@ def test_aligned_heads_give_the_query_side_vectors_and_their_own_model_version(m
         aligned.heads.window_proj.bias.add_(0.01)
     second = describe_model(str(aligned.save(tmp_path / "b")))
     assert second.model_version != first.model_version and second.dim == E
+
+
+# -- transcripts (a fake transcriber: the real one is tested in tests/asr) ---------------------------------------
+
+
+class _FakeTranscriber:
+    """Says `words` at fixed times (seconds from the first sample it is given); records what it was given."""
+
+    name = "fake"
+
+    def __init__(self, words=(), fail: Exception | None = None):
+        self.words, self.fail, self.calls = list(words), fail, []
+
+    def transcribe(self, audio_16k):
+        from favor_ops.asr import Segment, Word
+
+        self.calls.append(np.asarray(audio_16k))
+        if self.fail is not None:
+            raise self.fail
+        return [Segment(s, e, t, (Word(s, e, t),)) for s, e, t in self.words]
+
+
+def _encode_asr(model, chunks, transcriber):
+    with torch.inference_mode():
+        return encode_media_chunk_batch(model, chunks, transcriber=transcriber)
+
+
+def test_without_a_transcriber_transcripts_are_empty_and_no_asr_ran(model):
+    (rows,) = _encode(model, [_chunk(_media(0), "a", 0, 0, 3)])
+    assert rows.transcripts == ["", "", ""] and rows.asr_ms is None and rows.asr_error is None
+
+
+def test_words_land_in_the_windows_of_their_absolute_time(model):
+    """The second chunk's audio starts at 30 s: a word 1 s into it belongs to window 6 ([30, 35))."""
+    media = _media(0)
+    second = _chunk(media, "a", 1, SPEECH_CHUNK_WINDOWS, N_WINDOWS)
+    fake = _FakeTranscriber([(1.0, 1.4, "apple"), (6.0, 6.5, "river"), (7.2, 7.3, "tiger")])
+    (rows,) = _encode_asr(model, [second], fake)
+    assert rows.transcripts == ["apple", "river tiger"]
+    assert rows.asr_error is None and rows.asr_ms is not None
+    np.testing.assert_array_equal(fake.calls[0], second.audio)  # the chunk's own 16 kHz audio, unchanged
+    (plain,) = _encode(model, [second])
+    _assert_same_windows([rows], plain)  # the ASR changes nothing else
+
+
+def test_an_asr_failure_leaves_empty_transcripts_and_says_why(model):
+    chunks = [_chunk(_media(0), "a", 0, 0, 3), _chunk(_media(1), "b", 0, 0, 2)]
+    rows = _encode_asr(model, chunks, _FakeTranscriber(fail=RuntimeError("decoder exploded\nsecond line")))
+    for r, n in zip(rows, (3, 2)):
+        assert r.transcripts == [""] * n
+        assert r.asr_error == "RuntimeError: decoder exploded second line"
+    for r, plain in zip(rows, _encode(model, chunks)):
+        _assert_same_windows([r], plain)
+
+
+def test_a_chunk_without_audio_is_not_transcribed(model):
+    fake = _FakeTranscriber([(0.0, 1.0, "ghost")])
+    (rows,) = _encode_asr(model, [_chunk(_media(4), "a", 0, 0, 2, has_audio=False)], fake)
+    assert fake.calls == [] and rows.transcripts == ["", ""] and rows.asr_ms is None and rows.asr_error is None
+
+
+def test_the_handler_counts_asr_failures_and_keeps_the_windows(model, caplog):
+    """Through the ModelHandler's run_inference (as RunInference calls it): a failing ASR yields WindowRows,
+    not a Failure, and a warning naming the file."""
+    from pipelines.index.elements import WindowRows
+    from pipelines.index.model_handler import FavorWindowModelHandler, LoadedModels
+
+    handler = FavorWindowModelHandler("tiny", device="cpu", asr="whisper-tiny-en")
+    chunk = _chunk(_media(0), "a", 0, 0, 2)
+    with caplog.at_level("WARNING"):
+        (result,) = handler.run_inference([chunk], LoadedModels(model, _FakeTranscriber(fail=OSError("no audio"))))
+    assert isinstance(result.inference, WindowRows) and result.inference.transcripts == ["", ""]
+    assert "ASR failed on /archive/a.mp4" in caplog.text and "OSError: no audio" in caplog.text
+
+
+def test_the_asr_setting_is_part_of_the_model_version():
+    from pipelines.index.chunk_encoder import describe_model
+
+    plain, with_asr = describe_model("tiny"), describe_model("tiny", asr="whisper-tiny-en")
+    assert with_asr.model_version.startswith(plain.model_version + "+whisper-tiny-en-")
+    assert (with_asr.asr, plain.asr) == ("whisper-tiny-en", None) and with_asr.dim == plain.dim

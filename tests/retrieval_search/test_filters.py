@@ -126,3 +126,37 @@ def test_sql_in_hex_ids_refuses_non_hex():
     assert sql_in_hex_ids("video_id", ["ab", "0f"]) == "video_id IN ('ab', '0f')"
     with pytest.raises(SearchInputError):
         sql_in_hex_ids("video_id", ["ab' OR 'x"])
+
+
+@pytest.mark.parametrize(
+    "expression, sql",
+    [
+        ("indexed_at>0001-01-01", "(indexed_at > TIMESTAMP '0001-01-01T00:00:00.000000')"),
+        ("indexed_at>=0999-12-31T23:59:59.5Z", "(indexed_at >= TIMESTAMP '0999-12-31T23:59:59.500000')"),
+        ("indexed_at<9999-12-31T23:59:59", "(indexed_at < TIMESTAMP '9999-12-31T23:59:59.000000')"),
+    ],
+)
+def test_sql_timestamps_pad_the_year_to_four_digits(expression, sql):
+    assert build_where([parse_where(expression)]) == sql
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00"])
+def test_timestamps_outside_utc_range_are_a_search_input_error(value):
+    with pytest.raises(SearchInputError) as info:
+        parse_where(f"indexed_at>{value}")
+    assert "out of range" in info.value.reason and info.value.stage == "search"
+
+
+def test_year_one_filter_runs_in_lancedb(tmp_path):
+    """The padded literal is valid SQL for LanceDB: the earliest possible filter keeps every row."""
+    import lancedb
+    import pyarrow as pa
+
+    table = lancedb.connect(str(tmp_path)).create_table(
+        "videos", pa.table({"video_id": ["a", "b"],
+                            "indexed_at": pa.array([dt.datetime(2024, 5, 1), dt.datetime(1999, 1, 1)],
+                                                   type=pa.timestamp("us", tz="UTC"))}))
+    where = build_where([parse_where("indexed_at>0001-01-01")])
+    assert sorted(table.search().where(where).limit(None).to_arrow()["video_id"].to_pylist()) == ["a", "b"]
+    where = build_where([parse_where("indexed_at>2000-01-01")])
+    assert table.search().where(where).limit(None).to_arrow()["video_id"].to_pylist() == ["a"]
