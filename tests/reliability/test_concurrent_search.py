@@ -15,7 +15,6 @@ import threading
 import time
 
 import numpy as np
-import pytest
 
 from favor_ops.retrieval.query_encoder import QueryVectors
 from favor_ops.retrieval.search import SearchRequest, search_encoded

@@ -187,7 +187,7 @@ def test_out_of_memory_on_one_chunk_fails_only_that_file_and_the_rerun_converges
     rerun = favor_index(fault_archive, db)
     assert rerun.exit_code == EXIT_OK, rerun.stderr  # the long clip indexes; the empty file is a known failure
     assert rerun.summary["indexed"] == 1
-    oom_failure = (long_uri, by_uri[LONG_CLIP].get("video_id") or _video_id(clean, long_uri), "encode", "OutOfMemoryError")
+    oom_failure = (long_uri, _video_id(clean, long_uri), "encode", "OutOfMemoryError")
     assert_converged(read_tables(db), clean, extra_failure_keys=[oom_failure])
 
 
