@@ -76,15 +76,19 @@ def run_train(args: argparse.Namespace) -> int:
         changes["train_frame_attention"] = True
     cfg = dataclasses.replace(AlignConfig(), **changes)
     summary = train_align(args.corpus, args.out, cfg, resume=args.resume)
+    _print_summary(args, summary, f"aligned checkpoint: {summary['out']}",
+                   f"{summary['train_windows']} windows ({summary['files']} files)")
+    return 0
+
+
+def _print_summary(args: argparse.Namespace, summary: dict, headline: str, trained_on: str) -> None:
     if args.json:
         print(json.dumps(summary, sort_keys=True))
-    else:
-        last = summary.get("last") or {}
-        print(f"aligned checkpoint: {summary['out']}")
-        print(f"steps {summary['start_step']} -> {summary['steps']} on {summary['train_windows']} windows "
-              f"({summary['files']} files) in {summary['elapsed_s']:.1f} s; last loss "
-              f"{last.get('loss', float('nan')):.4f}")
-    return 0
+        return
+    last = summary.get("last") or {}
+    print(headline)
+    print(f"steps {summary['start_step']} -> {summary['steps']} on {trained_on} in {summary['elapsed_s']:.1f} s; "
+          f"last loss {last.get('loss', float('nan')):.4f}")
 
 
 def run_train_qa(args: argparse.Namespace) -> int:
@@ -112,12 +116,6 @@ def run_train_qa(args: argparse.Namespace) -> int:
             changes[field] = value
     cfg = dataclasses.replace(QATrainConfig(), **changes)
     summary = train_qa(args.corpus, model, args.out, cfg, resume=args.resume, progress=not args.json)
-    if args.json:
-        print(json.dumps(summary, sort_keys=True))
-    else:
-        last = summary.get("last") or {}
-        print(f"QA model: {summary['out']}/qa ({summary['qa_preset']} preset)")
-        print(f"steps {summary['start_step']} -> {summary['steps']} on {summary['questions']} questions "
-              f"({summary['clips']} clips) in {summary['elapsed_s']:.1f} s; last loss "
-              f"{last.get('loss', float('nan')):.4f}")
+    _print_summary(args, summary, f"QA model: {summary['out']}/qa ({summary['qa_preset']} preset)",
+                   f"{summary['questions']} questions ({summary['clips']} clips)")
     return 0
