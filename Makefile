@@ -8,8 +8,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 FAVOR := $(VENV)/bin/favor
 STAMP := $(VENV)/.favor-setup-stamp
-APT_PACKAGES := ffmpeg espeak-ng
-APT_BINARIES := ffmpeg ffprobe espeak-ng
+APT_PACKAGES := ffmpeg espeak-ng chromium
+APT_BINARIES := ffmpeg ffprobe espeak-ng chromium
 DEMO_DIR ?= .favor/demo
 PYTEST_FLAGS ?=
 # pip warns about every configured-but-absent local index; those lines say nothing about this project.

@@ -10,7 +10,8 @@ window_tokens:
   `max_failure_fraction` (run config of the check, default 0.5).
 search_index:
 - `indexes_cover_windows`: the full-text index exists once `windows` has rows, the ANN indexes once
-  it has `ann_min_rows`, and every index covers every row (no unindexed rows after maintenance).
+  it has `ann_min_rows` (the `tokens` one only up to `tokens_ann_max_rows`), and every index covers
+  every row (no unindexed rows after maintenance).
 - `retrieval_quality`: text -> window R@k of the indexing model on the evaluation set (a synthetic
   corpus with its manifest, FAVOR_EVAL_CORPUS, default $FAVOR_HOME/eval) is at least `min_recall`
   (favor_ops.retrieval.evaluate.evaluate_retrieval: it encodes the evaluation corpus itself, it does
@@ -48,6 +49,7 @@ from favor_ops.models.default_checkpoint import favor_home
 from favor_ops.store.schema import POOLED_COLUMN, STATUS_INDEXED, TOKENS_COLUMN, TRANSCRIPT_COLUMN, VIDEOS, WINDOWS
 
 META_ANN_MIN_ROWS = "ann_min_rows"  # written by search_index
+META_TOKENS_ANN_MAX_ROWS = "tokens_ann_max_rows"  # written by search_index
 META_FTS = "fts"
 
 
@@ -141,11 +143,14 @@ def indexes_cover_windows(context: AssetCheckExecutionContext, store: LanceStore
     n_windows = feature_store.counts()[WINDOWS]
     settings = latest_metadata(context, search_index.key)
     ann_min_rows = int(settings.get(META_ANN_MIN_ROWS, 0) or 0)
+    tokens_max = settings.get(META_TOKENS_ANN_MAX_ROWS)  # above it the tokens index is left out on purpose
     expected_columns = []
     if n_windows > 0 and settings.get(META_FTS, True):
         expected_columns.append(TRANSCRIPT_COLUMN)
     if ann_min_rows and n_windows >= ann_min_rows:
-        expected_columns += [POOLED_COLUMN, TOKENS_COLUMN]
+        expected_columns.append(POOLED_COLUMN)
+        if tokens_max is None or n_windows <= int(tokens_max):
+            expected_columns.append(TOKENS_COLUMN)
     indexes = [i for i in index_descriptions(feature_store) if i["table"] in (WINDOWS, VIDEOS)]
     indexed_columns = {c for i in indexes if i["table"] == WINDOWS for c in i["columns"]}
     missing = [c for c in expected_columns if c not in indexed_columns]

@@ -215,12 +215,15 @@ class SearchIndexConfig(Config):
 
     ann_min_rows: int = MaintenanceConfig.ann_min_rows  # windows rows before ANN indexes are built
     ann_index_type: str = MaintenanceConfig.ann_index_type  # IVF_PQ | IVF_FLAT
+    # above this many windows no `tokens` multivector index: MaxSim search runs as pooled ANN + exact re-rank
+    tokens_ann_max_rows: int = MaintenanceConfig.tokens_ann_max_rows
     keep_versions: int = MaintenanceConfig.keep_versions  # table versions kept by cleanup
     rebuild: bool = False  # retrain the ANN indexes on the current data
 
     def maintenance_config(self) -> MaintenanceConfig:
         return MaintenanceConfig(
-            ann_min_rows=self.ann_min_rows, ann_index_type=self.ann_index_type, keep_versions=self.keep_versions
+            ann_min_rows=self.ann_min_rows, ann_index_type=self.ann_index_type, keep_versions=self.keep_versions,
+            tokens_ann_max_rows=self.tokens_ann_max_rows,
         )
 
 
@@ -279,6 +282,7 @@ def search_index(
             "index_names": ", ".join(sorted(i["name"] for i in indexes)) or "(none)",
             "indexes_built": ", ".join(report.indexes_built) or "(none)",
             "ann_min_rows": config.ann_min_rows,  # read back by the indexes_cover_windows check
+            "tokens_ann_max_rows": config.tokens_ann_max_rows,  # ditto
             "fts": maintenance.fts,
             "compacted_tables": ", ".join(report.compacted_tables) or "(none)",
             "row_counts": MetadataValue.json(feature_store.counts()),

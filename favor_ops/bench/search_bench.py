@@ -17,9 +17,11 @@ Then N text-like queries (a unit vector near one cluster centre + one or two wor
 favor_ops.retrieval.search and report p50/p95 latency of
 - MaxSim over `tokens` (ANN, av mode), pooled-vector ANN, full text, hybrid (pooled + text, RRF),
   and the whole av search (filters, ANN, span merging, uri lookup) -- each selectable with --methods;
-- pooled ANN + exact MaxSim re-rank: the C windows nearest on `pooled` (IVF_PQ) come back with their token
-  sets in the same LanceDB query and are re-ranked by exact MaxSim in numpy; one row per
-  --rerank-candidates C;
+- pooled ANN + exact MaxSim re-rank (favor_ops.retrieval.search.pooled_rerank_window_hits): the C windows
+  nearest on `pooled` (IVF_PQ) come back with their token sets in the same LanceDB query and are re-ranked
+  by exact MaxSim in numpy; one row per --rerank-candidates C. Above MaintenanceConfig.tokens_ann_max_rows
+  (500k windows) the `tokens` index is not built and the MaxSim rows (`maxsim_ann`, `search_av`) take
+  this path with SearchConfig's default C, as `favor search` does;
 - recall@k of each window list against an exact brute-force MaxSim / cosine scan in numpy of the same
   vectors (the ground truth is computed in one batched pass before the timed queries), and the latency
   ratio ANN / exact scan (per-query exact MaxSim only when the tokens fit in memory);
@@ -214,34 +216,6 @@ def exact_ground_truth(cfg: SearchBenchConfig, data: SyntheticTable, queries: np
     return {"maxsim_ids": maxsim_ids, "maxsim_scores": maxsim_scores, "pooled_ids": pooled_ids}
 
 
-def pooled_rerank_hits(store, table, query: np.ndarray, candidates: int, k: int, refine_factor: int = 1,
-                       nprobes: int | None = None) -> tuple[list[tuple[str, int]], np.ndarray]:
-    """Pooled ANN then exact MaxSim re-rank: the `candidates` windows nearest to the query on `pooled` (cosine,
-    IVF_PQ re-ranked on the exact pooled vectors when refine_factor) come back with their token sets in the
-    same query; numpy re-ranks them by MaxSim (mean over query vectors of max over window tokens of the
-    cosine; tokens are stored unit-norm). Returns the best k (video_id, window_idx) and their MaxSim scores."""
-    from favor_ops.store.feature_store import COSINE
-    from favor_ops.store.schema import POOLED_COLUMN, TOKENS_COLUMN
-
-    queries = np.atleast_2d(np.asarray(query, dtype=np.float32))
-    builder = (table.search(queries.mean(axis=0), vector_column_name=POOLED_COLUMN).distance_type(COSINE)
-               .select(["video_id", "window_idx", TOKENS_COLUMN, "_distance"]).limit(candidates))  # fmt: skip
-    if refine_factor:
-        builder = builder.refine_factor(refine_factor)
-    if nprobes is not None:
-        builder = builder.nprobes(nprobes)
-    rows = builder.to_arrow()
-    if rows.num_rows == 0:
-        return [], np.zeros(0, np.float32)
-    lists = rows[TOKENS_COLUMN].combine_chunks()  # list<fixed_size_list<float32, D>>, n_query_tokens each
-    flat = lists.flatten().flatten().to_numpy(zero_copy_only=False)  # flatten() honours offsets and slices
-    tokens = flat.reshape(rows.num_rows, store.shape.n_query_tokens, queries.shape[1])
-    scores = (tokens @ queries.T).max(axis=1).mean(axis=1)  # (n,)
-    top = _top_k(scores, k)
-    video_ids, window_idx = rows["video_id"].to_pylist(), rows["window_idx"].to_pylist()
-    return [(video_ids[i], int(window_idx[i])) for i in top], scores[top]
-
-
 class RssSampler:
     """Peak RSS of this process, per named phase, sampled in a daemon thread (psutil)."""
 
@@ -312,10 +286,14 @@ def run_search_bench(cfg: SearchBenchConfig = SearchBenchConfig(), progress: boo
         HYBRID_VECTOR_COLUMN,
         MODE_AV,
         MODE_HYBRID,
+        SearchConfig,
         SearchRequest,
+        ann_index_types,
+        pooled_rerank_window_hits,
         rank_windows,
         search_encoded,
         text_window_hits,
+        use_pooled_rerank,
         vector_window_hits,
     )
     from favor_ops.store.feature_store import FeatureStore
@@ -385,7 +363,8 @@ def run_search_bench(cfg: SearchBenchConfig = SearchBenchConfig(), progress: boo
             recalls: dict[str, list[float]] = {name: [] for name in ("maxsim", "pooled") if
                                                (name == "maxsim" and "maxsim_ann" in methods) or
                                                (name == "pooled" and "pooled_ann" in methods)}  # fmt: skip
-            windows_table = store.table(WINDOWS)
+            index_types = ann_index_types(store)
+            maxsim_path = "pooled_rerank" if use_pooled_rerank(index_types) else "multivector"
             rss.enter("queries")
             for i in range(n_total):
                 timed = i >= cfg.warmup_queries
@@ -412,8 +391,11 @@ def run_search_bench(cfg: SearchBenchConfig = SearchBenchConfig(), progress: boo
                         recalls["pooled"].append(len(set(window_ids(hits[:k])) & exact_pooled) / k)
                 for candidates in cfg.rerank_candidates:
                     t0 = time.perf_counter()
-                    keys, scores = pooled_rerank_hits(store, windows_table, qv, candidates, k)
+                    reranked = pooled_rerank_window_hits(store, qv[None, :], k, index_types=index_types,
+                                                         cfg=SearchConfig(maxsim_rerank_candidates=candidates))
                     elapsed = time.perf_counter() - t0
+                    keys = [(h.video_id, h.window_idx) for h in reranked]
+                    scores = np.array([h.score for h in reranked])
                     if timed:
                         rerank_times[candidates].append(elapsed)
                         ids = {int(v, 16) * cfg.windows_per_video + w for v, w in keys}
@@ -461,6 +443,8 @@ def run_search_bench(cfg: SearchBenchConfig = SearchBenchConfig(), progress: boo
             "config": {k_: v for k_, v in asdict(cfg).items() if k_ != "maintenance"},
             "maintenance": asdict(maintenance),
             "indexes": built,
+            "maxsim_path": maxsim_path,
+            "search_rerank_candidates": SearchConfig().maxsim_rerank_candidates,
             "write_s": write_s,
             "index_s": index_s,
             "ground_truth_s": truth_s,
@@ -508,7 +492,9 @@ def format_report(result: dict) -> str:
         f"{', '.join(result['indexes']) or 'none'} in {result['index_s']:.1f} s, exact ground truth in {result['ground_truth_s']:.1f} s",
         f"  {'method':<34}{'p50 ms':>9}{'p95 ms':>9}{'recall@' + str(cfg['k']):>11}",
     ]
-    rows = [("MaxSim tokens (ANN)", "maxsim_ann", checks.get("maxsim_p95"), rec.get("maxsim")),
+    maxsim_label = ("MaxSim tokens (ANN)" if result.get("maxsim_path", "multivector") == "multivector" else
+                    f"MaxSim (pooled ANN C={result['search_rerank_candidates']} + rerank)")
+    rows = [(maxsim_label, "maxsim_ann", checks.get("maxsim_p95"), rec.get("maxsim")),
             ("pooled vector (ANN)", "pooled_ann", checks.get("pooled_p95"), rec.get("pooled")),
             ("full text", "fulltext", checks.get("fulltext_p95"), None),
             ("hybrid (pooled + text)", "hybrid", checks.get("hybrid_p95"), None),

@@ -12,6 +12,10 @@ A run whose effective configuration equals an earlier run's (e.g. div_0.01 when 
 `full` run) is not trained twice: it is recorded as {"status": "same_as", "same_as": "full", ...} with that run's
 metrics.
 
+QA: when the starting checkpoint holds a QA model (or a QA budget is given), every run also trains the QA stage
+(favor_ops.training.qa_train) on its own aligned checkpoint with the same QATrainConfig (steps, batch, lr, seed), so
+the "what is said while" claims compare QA models that differ only by the ablation.
+
 How a model change reaches training: the base model (a preset or FAVOR checkpoint) is loaded with the changed
 config (`load_favor_model(spec, mask_mode=...)`, `config.replace(windows=..audio_sync.., diversity_weight=...)`; the weights are the same
 seeded init) and saved as a FAVOR checkpoint in the run dir; that checkpoint is AlignConfig.model of the run.
@@ -82,6 +86,26 @@ def load_base_align_config(model_spec: str, **overrides):
     return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
+def load_base_qa_config(model_spec: str, steps: int | None = None):
+    """The QATrainConfig the ablations share: the one `<ckpt>/qa/qa_training_state.pt` was trained with when
+    `model_spec` holds a QA model, else the defaults; `steps` overrides. None (no QA stage) when steps == 0, or when
+    steps is None and the checkpoint holds no QA model."""
+    import torch
+
+    from favor_ops.qa.qa_model import qa_dir
+    from favor_ops.training.qa_train import QA_TRAINING_STATE_FILE, QATrainConfig
+
+    state_path = qa_dir(model_spec) / QA_TRAINING_STATE_FILE if Path(model_spec).is_dir() else None
+    saved = None
+    if state_path is not None and state_path.is_file():
+        saved = torch.load(state_path, weights_only=False, map_location="cpu").get("config")
+    if steps == 0 or (steps is None and saved is None):
+        return None
+    known = {f.name for f in dataclasses.fields(QATrainConfig)}
+    cfg = QATrainConfig(**{k: v for k, v in (saved or {}).items() if k in known})
+    return dataclasses.replace(cfg, steps=steps) if steps is not None else cfg
+
+
 def effective_model_config(base_model: str, ablation: Ablation) -> dict:
     """The model settings an ablation trains with (base values where it changes nothing)."""
     from favor_ops.models.checkpoint import is_favor_checkpoint, read_favor_config
@@ -113,15 +137,17 @@ def build_base_model(base_model: str, settings: dict, out_dir: Path) -> str:
 
 
 def run_ablations(train_corpus: str | Path, out_dir: str | Path, base_cfg, evaluate: Callable[[str], dict],
-                  names=None, progress: bool = False, keep_cache: bool = False, log=None) -> dict:
+                  names=None, progress: bool = False, keep_cache: bool = False, log=None, qa_cfg=None) -> dict:
     """Train and evaluate each ablation under out_dir/<name>/ (ckpt/, base_model/).
 
     evaluate(checkpoint_dir) -> a run's metrics (aveb.evaluate_model). Returns {"train_corpus", "budget",
     "runs": {name: {"description", "status": ok | same_as | unavailable | failed, "settings", "align_changes",
-    "tasks", ... the evaluated run's keys, "train": train_align summary}}}. A run that raises is recorded as
-    {"status": "failed", "error": ...} and the others still run.
+    "tasks", ... the evaluated run's keys, "train": train_align summary, "train_qa": train_qa summary}}}. With
+    qa_cfg (a QATrainConfig) each run's checkpoint also gets a QA model trained with it before the evaluation. A run
+    that raises is recorded as {"status": "failed", "error": ...} and the others still run.
     """
     from favor_ops.training.align import train_align
+    from favor_ops.training.qa_train import train_qa
 
     out = Path(out_dir)
     log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -136,7 +162,8 @@ def run_ablations(train_corpus: str | Path, out_dir: str | Path, base_cfg, evalu
         settings = effective_model_config(base_cfg.model, ab)
         cfg = dataclasses.replace(base_cfg, **ab.align_changes, progress=progress, cache_dir=None)
         entry.update(settings=settings, align_changes=dict(ab.align_changes))
-        signature = json.dumps({"settings": settings, "align": dataclasses.asdict(cfg)}, sort_keys=True)
+        signature = json.dumps({"settings": settings, "align": dataclasses.asdict(cfg),
+                                "qa": dataclasses.asdict(qa_cfg) if qa_cfg else None}, sort_keys=True)
         if signature in done:
             same = runs[done[signature]]
             runs[ab.name] = {**same, **entry, "status": "same_as", "same_as": done[signature]}
@@ -148,9 +175,14 @@ def run_ablations(train_corpus: str | Path, out_dir: str | Path, base_cfg, evalu
         if ab.model_changes:
             model_spec = build_base_model(base_cfg.model, settings, run_dir / "base_model")
         cfg = dataclasses.replace(cfg, model=model_spec)
-        log(f"ablation {ab.name}: training ({cfg.visual_steps}+{cfg.speech_steps}+{cfg.steps} steps, seed {cfg.seed})")
+        qa_steps = f" + {qa_cfg.steps} QA steps" if qa_cfg else ""
+        log(f"ablation {ab.name}: training ({cfg.visual_steps}+{cfg.speech_steps}+{cfg.steps} steps{qa_steps}, "
+            f"seed {cfg.seed})")
+        qa_summary = None
         try:
             summary = train_align(train_corpus, run_dir / "ckpt", cfg)
+            if qa_cfg is not None:
+                qa_summary = train_qa(train_corpus, str(run_dir / "ckpt"), None, qa_cfg, progress=progress)
             metrics = evaluate(str(run_dir / "ckpt"))
         except Exception as exc:  # noqa: BLE001 - one broken run must not lose the others; it is reported
             runs[ab.name] = {**entry, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
@@ -159,10 +191,14 @@ def run_ablations(train_corpus: str | Path, out_dir: str | Path, base_cfg, evalu
         finally:
             if not keep_cache:
                 shutil.rmtree(run_dir / "ckpt" / "window_cache", ignore_errors=True)
+                shutil.rmtree(run_dir / "ckpt" / "qa_cache", ignore_errors=True)
         runs[ab.name] = {**entry, "status": "ok", **metrics, "train": summary,
-                         "elapsed_s": round(time.time() - t0, 2)}
+                         **({"train_qa": qa_summary} if qa_summary else {}), "elapsed_s": round(time.time() - t0, 2)}
         done[signature] = ab.name
     budget_keys = ("model", "steps", "batch_windows", "lr", "head_lr", "visual_steps", "speech_steps", "seed",
                    "train_frame_attention", "max_files")
-    return {"train_corpus": str(Path(train_corpus).resolve()),
-            "budget": {k: getattr(base_cfg, k) for k in budget_keys}, "runs": runs}
+    budget = {k: getattr(base_cfg, k) for k in budget_keys}
+    if qa_cfg is not None:
+        budget.update(qa_steps=qa_cfg.steps, qa_batch_questions=qa_cfg.batch_questions, qa_lr=qa_cfg.lr,
+                      qa_seed=qa_cfg.seed)
+    return {"train_corpus": str(Path(train_corpus).resolve()), "budget": budget, "runs": runs}

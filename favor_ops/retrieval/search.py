@@ -3,6 +3,10 @@
 Modes (all on the stored `windows` columns; cosine set explicitly everywhere):
 - `av`:         MaxSim of the query vector(s) against the `tokens` multivector (LanceDB multivector search):
                 score = mean over query vectors q of max over window tokens t of cos(q, t), in [-1, 1].
+                When `tokens` has no ANN index but `pooled` has one (large tables: the maintenance config's
+                `tokens_ann_max_rows`), MaxSim runs as pooled ANN + exact re-rank: the
+                `maxsim_rerank_candidates` windows nearest on `pooled` are re-ranked by exact MaxSim of their
+                token sets (favor_ops.retrieval.maxsim_rerank); SearchConfig.maxsim_strategy forces either path.
 - `visual`:     cosine between the query vector and `visual_vec`; score = cos, in [-1, 1].
 - `audio`:      cosine between the query vector and `audio_vec`.
 - `transcript`: full-text (BM25) on `transcript`; score = BM25 (text queries only).
@@ -77,6 +81,10 @@ class SearchConfig:
     max_text_chars: int = 2000  # longest text query
     hybrid_threads: int = 2  # threads of the process-wide pool running hybrid's vector list beside full text
     max_query_vectors: int = 64  # MaxSim query vectors (a video query has W x Nq tokens): evenly thinned beyond
+    # MaxSim path: "multivector" (LanceDB multivector search on `tokens`), "pooled_rerank" (pooled ANN, then exact
+    # MaxSim of the candidates' token sets), "auto" (pooled_rerank when `pooled` has an ANN index and `tokens` none).
+    maxsim_strategy: str = "auto"
+    maxsim_rerank_candidates: int = 200  # pooled-ANN candidates re-ranked exactly (at least the fetch limit)
 
     def fetch_limit(self, k: int) -> int:
         return max(self.min_fetch, self.fetch_per_k * k)
@@ -232,6 +240,8 @@ def vector_window_hits(
     if not store.has_table(WINDOWS):
         return []
     index_types = ann_index_types(store) if index_types is None else index_types
+    if column == TOKENS_COLUMN and use_pooled_rerank(index_types, cfg):
+        return pooled_rerank_window_hits(store, query, limit, where=where, cfg=cfg, index_types=index_types)
     builder = (
         store.table(WINDOWS)
         .search(query, vector_column_name=column)
@@ -255,6 +265,54 @@ def vector_window_hits(
     else:
         scores = 1.0 - distances
     return _window_hits(rows, scores)
+
+
+def use_pooled_rerank(index_types: dict[str, str], cfg: SearchConfig = DEFAULT_SEARCH_CONFIG) -> bool:
+    """Whether MaxSim runs as pooled ANN + exact re-rank (see SearchConfig.maxsim_strategy)."""
+    if cfg.maxsim_strategy not in ("auto", "multivector", "pooled_rerank"):
+        raise ValueError(f"maxsim_strategy must be auto, multivector or pooled_rerank, got {cfg.maxsim_strategy!r}")
+    if cfg.maxsim_strategy != "auto":
+        return cfg.maxsim_strategy == "pooled_rerank"
+    return POOLED_COLUMN in index_types and TOKENS_COLUMN not in index_types
+
+
+def pooled_rerank_window_hits(
+    store: FeatureStore,
+    query: np.ndarray,  # (Q, E) or (E,)
+    limit: int,
+    *,
+    where: str | None = None,
+    cfg: SearchConfig = DEFAULT_SEARCH_CONFIG,
+    index_types: dict[str, str] | None = None,
+) -> list[WindowHit]:
+    """Best `limit` windows by exact MaxSim among the max(limit, cfg.maxsim_rerank_candidates) windows nearest to
+    the normalised mean query vector on `pooled`; the token sets come back in the same LanceDB query."""
+    from favor_ops.retrieval.maxsim_rerank import maxsim_scores, pooled_query, token_sets
+
+    queries = np.atleast_2d(np.asarray(query, dtype=np.float32))
+    candidates = max(limit, cfg.maxsim_rerank_candidates)
+    builder = (
+        store.table(WINDOWS)
+        .search(pooled_query(queries), vector_column_name=POOLED_COLUMN)
+        .distance_type(COSINE)
+        .select([*WINDOW_COLUMNS, TOKENS_COLUMN, "_distance"])
+        .limit(candidates)
+    )
+    if "PQ" in (index_types or {}).get(POOLED_COLUMN, "").upper():
+        builder = builder.refine_factor(cfg.refine_factor_vectors)
+    if cfg.nprobes is not None:
+        builder = builder.nprobes(cfg.nprobes)
+    if where:
+        builder = builder.where(where, prefilter=True)
+    rows = builder.to_arrow()
+    if rows.num_rows == 0:
+        return []
+    n_tokens = store.shape.n_query_tokens if store.shape is not None else len(rows[TOKENS_COLUMN][0])
+    tokens = token_sets(rows[TOKENS_COLUMN], rows.num_rows, n_tokens, queries.shape[1])  # (C, T, D)
+    scores = maxsim_scores(tokens, queries).astype(np.float64)  # (C,)
+    order = np.argsort(-scores, kind="stable")[:limit]
+    rows = rows.drop_columns([TOKENS_COLUMN]).take(order)
+    return _window_hits(rows, scores[order])
 
 
 def text_window_hits(store: FeatureStore, text: str, limit: int, *, where: str | None = None) -> list[WindowHit]:

@@ -30,6 +30,9 @@ from favor_ops.store.schema import POOLED_COLUMN, TABLE_NAMES, TOKENS_COLUMN, TR
 @dataclass(frozen=True)
 class MaintenanceConfig:
     ann_min_rows: int = 10_000  # windows rows before ANN indexes are built (exact search below)
+    # Above this many windows the `tokens` multivector index (n_query_tokens IVF entries per window) is not built;
+    # MaxSim search then runs as pooled ANN + exact re-rank (favor_ops.retrieval.search). None: always build it.
+    tokens_ann_max_rows: int | None = 500_000
     rows_per_partition: int = 4096  # IVF partitions = ceil(rows / rows_per_partition)
     ann_index_type: str = "IVF_PQ"  # "IVF_PQ" (compressed) or "IVF_FLAT" (exact vectors)
     pq_num_sub_vectors: int | None = None  # None: LanceDB default (D/16, else D/8, else 1)
@@ -87,6 +90,8 @@ def ensure_indexes(store: FeatureStore, cfg: MaintenanceConfig = MaintenanceConf
     if n_rows >= cfg.ann_min_rows:
         for column in (POOLED_COLUMN, TOKENS_COLUMN):
             if column in existing and not rebuild:
+                continue
+            if column == TOKENS_COLUMN and cfg.tokens_ann_max_rows is not None and n_rows > cfg.tokens_ann_max_rows:
                 continue
             # Cosine is set explicitly for both: the multivector index and query require it.
             n_vectors = n_rows * (store.shape.n_query_tokens if column == TOKENS_COLUMN else 1)

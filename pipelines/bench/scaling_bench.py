@@ -17,9 +17,10 @@ video-seconds indexed (the store's duration_s of the run's indexed videos) next 
 durations, video-seconds per wall-second, videos per minute, and peak memory of the process tree:
 RSS summed over the tree (counts shared library pages once per process), PSS summed (shares them out)
 and the driver's own RSS. Ratios of the largest size against the baseline size (100 when it is among
---sizes, else the smallest): throughput (target >= 0.85, i.e. within 15 %) and peak tree RSS (target
-<= 1.20). Small sizes are dominated by fixed costs (worker start-up, one model load per worker), which
-is why the baseline is 100 and not 10.
+--sizes, else the smallest): throughput (target: within 15 % either way, i.e. wall time linear in
+video-seconds) and peak tree RSS (target <= 1.20). Small sizes are dominated by fixed costs (worker
+start-up, one model load per worker, index maintenance), which is why the baseline is 100 and not 10
+and why the clips are 4-8 s: with 1-2 s clips the 100-video run spends a third of its time on them.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ MIB = 1024.0 * 1024.0
 @dataclass(frozen=True)
 class ScalingBenchConfig:
     sizes: tuple[int, ...] = (10, 100, 1000)  # corpus sizes (videos), run in ascending order
-    min_duration_s: float = 1.0
-    max_duration_s: float = 2.0  # short clips: the benchmark is about corpus size, not clip length
+    min_duration_s: float = 4.0
+    max_duration_s: float = 8.0  # short clips, long enough that the job's fixed costs (worker start-up, one model
+    # load per worker, index maintenance: ~20 s here) are a small share of the 100-video run
     seed: int = 11
     preset: str = "demo"  # model preset (or checkpoint dir) the index job encodes with
     workers: int | None = None  # SDK worker processes; None: one per core
@@ -55,7 +57,7 @@ class ScalingBenchConfig:
     plot: str | None = DEFAULT_PLOT  # PNG path; None or "": no plot
     sample_interval_s: float = 0.2  # memory sampler period
     baseline_size: int | None = None  # None: 100 when among sizes, else the smallest
-    target_throughput_ratio: float = 0.85  # largest / baseline video-s per wall-s, at least
+    target_throughput_band: float = 0.15  # largest / baseline video-s per wall-s within 1 +- this (linear in video-s)
     target_rss_ratio: float = 1.20  # largest / baseline peak tree RSS, at most
     synth_workers: int = 2  # threads rendering the corpus
 
@@ -273,7 +275,7 @@ def compare(results: list[dict], baseline_size: int, cfg: ScalingBenchConfig) ->
     rss_ratio = largest["peak_rss_mib"] / base["peak_rss_mib"] if base["peak_rss_mib"] else 0.0
     pss_ratio = largest["peak_pss_mib"] / base["peak_pss_mib"] if base["peak_pss_mib"] else 0.0
     checks = {
-        "throughput": throughput_ratio >= cfg.target_throughput_ratio,
+        "throughput": abs(throughput_ratio - 1.0) <= cfg.target_throughput_band,
         "rss": rss_ratio <= cfg.target_rss_ratio,
         "no_failures": all(r["failed"] == 0 for r in results),
     }
@@ -283,7 +285,7 @@ def compare(results: list[dict], baseline_size: int, cfg: ScalingBenchConfig) ->
         "throughput_ratio": throughput_ratio,
         "rss_ratio": rss_ratio,
         "pss_ratio": pss_ratio,
-        "target_throughput_ratio": cfg.target_throughput_ratio,
+        "target_throughput_band": cfg.target_throughput_band,
         "target_rss_ratio": cfg.target_rss_ratio,
         "checks": checks,
         "passed": all(checks.values()),
@@ -342,7 +344,7 @@ def run_scaling_bench(cfg: ScalingBenchConfig = ScalingBenchConfig(), progress: 
     if not sizes or min(sizes) < 1:
         raise ValueError("--sizes must be positive whole numbers, e.g. 10,100,1000")
     if not 0 < cfg.min_duration_s <= cfg.max_duration_s:
-        raise ValueError(f"--max-duration must be >= {cfg.min_duration_s:g} s")
+        raise ValueError(f"need 0 < --min-duration ({cfg.min_duration_s:g} s) <= --max-duration ({cfg.max_duration_s:g} s)")
     cfg = ScalingBenchConfig(**{**asdict(cfg), "sizes": sizes})
     baseline = choose_baseline(sizes, cfg.baseline_size)
     log = (lambda message: print(f"bench scaling: {message}", file=sys.stderr, flush=True)) if progress else (lambda m: None)
@@ -402,7 +404,7 @@ def format_report(result: dict) -> str:
             f"{r['peak_pss_mib']:>9.0f}{r['peak_driver_rss_mib']:>8.0f}{r['peak_processes']:>6}")
     lines += [
         f"  {cmp_['largest_size']} vs {cmp_['baseline_size']} videos: throughput ratio {cmp_['throughput_ratio']:.3f} "
-        f"(target >= {cmp_['target_throughput_ratio']:.2f}: {ok[cmp_['checks']['throughput']]}), peak tree RSS ratio "
+        f"(target 1 +- {cmp_['target_throughput_band']:.2f}: {ok[cmp_['checks']['throughput']]}), peak tree RSS ratio "
         f"{cmp_['rss_ratio']:.3f} (target <= {cmp_['target_rss_ratio']:.2f}: {ok[cmp_['checks']['rss']]}), "
         f"PSS ratio {cmp_['pss_ratio']:.3f}",
         f"  failures: {'none' if cmp_['checks']['no_failures'] else 'SOME (see --json)'}; "
@@ -430,6 +432,7 @@ def run_from_args(args) -> dict:
     plot = defaults.plot if plot is None else (plot or None)  # "" turns the plot off
     cfg = ScalingBenchConfig(
         sizes=parse_sizes(getattr(args, "sizes", None) or defaults.sizes),
+        min_duration_s=getattr(args, "min_duration", None) or defaults.min_duration_s,
         max_duration_s=getattr(args, "max_duration", None) or defaults.max_duration_s,
         preset=getattr(args, "preset", None) or defaults.preset,
         workers=getattr(args, "workers", None),

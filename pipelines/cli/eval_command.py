@@ -1,7 +1,8 @@
 """`favor eval`: the AVEB-lite evaluation of an aligned checkpoint on a synthetic corpus (DESIGN 7).
 
     favor eval --corpus DIR --model CKPT --out REPORT_DIR [--db DB] [--ablations [--ablation NAME ...]
-               [--train-corpus DIR] [--steps N] [--visual-steps N] [--speech-steps N] [--batch N] [--seed N]]
+               [--train-corpus DIR] [--steps N] [--visual-steps N] [--speech-steps N] [--batch N] [--seed N]
+               [--qa-steps N]]
                [--device cpu|cuda] [--examples N] [--json]
     favor eval --table METRICS_JSON
 
@@ -9,7 +10,8 @@ Writes REPORT_DIR/metrics.json (every metric {"value": x, "n": count}), report.h
 Markdown results table (or, with --json, the metrics). --db scores the vectors the index job stored for the corpus's
 files instead of encoding the corpus. --ablations trains every ablation (favor_ops.evaluation.ablations) from the
 checkpoint's starting model with its budget and seed (read from CKPT/align_config.json; --steps etc. override) on
---train-corpus (default: --corpus) and evaluates each on --corpus. --table prints the table of an existing
+--train-corpus (default: --corpus) and evaluates each on --corpus; when CKPT holds a QA model (or --qa-steps N > 0)
+each run also trains its QA stage with the checkpoint's QA budget (or N steps). --table prints the table of an existing
 metrics.json. Bad input: one line on stderr and exit status 2.
 """
 
@@ -50,6 +52,9 @@ def register(subparsers) -> None:
     parser.add_argument("--speech-steps", type=int, default=None, metavar="N", help="ablation budget: speech stage")
     parser.add_argument("--batch", type=int, default=None, metavar="N", help="ablation budget: windows per step")
     parser.add_argument("--seed", type=int, default=None, help="ablation training seed")
+    parser.add_argument("--qa-steps", type=int, default=None, metavar="N",
+                        help="ablation budget: QA stage steps per run (default: the checkpoint's own QA budget when "
+                             "it holds a QA model, else no QA stage; 0: none)")
     parser.add_argument("--keep-cache", action="store_true", help="keep the ablation runs' feature caches")
     parser.add_argument("--examples", type=int, default=4, metavar="N", help="example hits in the report (default 4)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda for the evaluation forward passes")
@@ -104,6 +109,8 @@ def run_eval(args: argparse.Namespace) -> int:
             return _fail(f"{flag}: no {MANIFEST_NAME} in {corpus} (make one with `favor corpus synth`)")
     if args.examples < 0:
         return _fail("--examples must be >= 0")
+    if args.qa_steps is not None and args.qa_steps < 0:
+        return _fail("--qa-steps must be >= 0")
     run_ablations = args.ablations or bool(args.ablation)
     from favor_ops.evaluation.ablations import get_ablations
 
@@ -125,7 +132,8 @@ def run_eval(args: argparse.Namespace) -> int:
     metrics = evaluate_model(args.model, args.corpus, aligned=aligned, db=args.db, model_version=version,
                              work_dir=out, n_examples=args.examples, device=args.device, progress=progress)
     if run_ablations:
-        from favor_ops.evaluation.ablations import load_base_align_config, run_ablations as run_all
+        from favor_ops.evaluation.ablations import load_base_align_config, load_base_qa_config
+        from favor_ops.evaluation.ablations import run_ablations as run_all
 
         base = load_base_align_config(args.model, steps=args.steps, visual_steps=args.visual_steps,
                                       speech_steps=args.speech_steps, batch_windows=args.batch, seed=args.seed)
@@ -135,7 +143,8 @@ def run_eval(args: argparse.Namespace) -> int:
                                   progress=progress)
 
         metrics["ablations"] = run_all(args.train_corpus or args.corpus, out / "ablations", base, evaluate,
-                                       names=args.ablation or None, progress=progress, keep_cache=args.keep_cache)
+                                       names=args.ablation or None, progress=progress, keep_cache=args.keep_cache,
+                                       qa_cfg=load_base_qa_config(args.model, args.qa_steps))
     paths = write_report(metrics, out)
     if args.json:
         print(json.dumps(json.loads(Path(paths["metrics"]).read_text()), indent=2))

@@ -51,7 +51,10 @@ def test_ratios_come_from_the_numbers():
     assert small["manifest_seconds"] == 8.0 and big["videos_per_min"] == pytest.approx(30.0)
     result = compare([small, big], 4, ScalingBenchConfig())
     assert result["throughput_ratio"] == pytest.approx(1.25) and result["rss_ratio"] == pytest.approx(1.1)
-    assert result["checks"] == {"throughput": True, "rss": True, "no_failures": True} and result["passed"]
+    # 1.25: faster at the larger size by more than 15 % -- fixed costs dominate the baseline; not linear
+    assert result["checks"] == {"throughput": False, "rss": True, "no_failures": True} and not result["passed"]
+    steady = dict(big, video_s_per_wall_s=0.9)
+    assert compare([small, steady], 4, ScalingBenchConfig())["passed"]  # 1.125, within the band
     slow = dict(big, video_s_per_wall_s=0.6)
     assert not compare([small, slow], 4, ScalingBenchConfig())["checks"]["throughput"]  # 0.75 < 0.85
 
@@ -70,7 +73,7 @@ def test_sampler_sees_the_children_of_the_process():
 
 
 def test_corpora_are_cached_and_nested(tmp_path):
-    cfg = ScalingBenchConfig(sizes=(1, 2), max_duration_s=1.0, workdir=str(tmp_path), plot=None)
+    cfg = ScalingBenchConfig(sizes=(1, 2), min_duration_s=1.0, max_duration_s=1.0, workdir=str(tmp_path), plot=None)
     first = ensure_corpora(cfg)
     directory, records = first[2]
     assert [len(first[size][1]) for size in (1, 2)] == [1, 2]
@@ -86,7 +89,7 @@ def test_corpora_are_cached_and_nested(tmp_path):
 def test_tiny_run_reports_consistent_numbers(tmp_path, capsys):
     """Sizes 2 and 3, tiny preset, 1 s clips: two real index jobs (about 25 s each on the 2-core machine)."""
     plot = tmp_path / "scaling.png"
-    args = SimpleNamespace(sizes="2,3", max_duration=1.0, preset="tiny", workers=None, workdir=str(tmp_path / "work"),
+    args = SimpleNamespace(sizes="2,3", min_duration=1.0, max_duration=1.0, preset="tiny", workers=None, workdir=str(tmp_path / "work"),
                            plot=str(plot), baseline_size=None, json=True)  # fmt: skip
     result = run_from_args(args)
     report = result.pop("report")

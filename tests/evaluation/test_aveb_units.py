@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,3 +182,48 @@ def test_a_failing_ablation_is_recorded_and_the_others_still_run(tmp_path, monke
     assert runs["no_sync"]["status"] == "failed" and runs["no_sync"]["error"].startswith("AlignTrainingError:")
     assert runs["full"]["status"] == "failed" and runs["full"]["error"].startswith("AlignTrainingError:")
     assert result["budget"]["steps"] == 1 and result["budget"]["model"] == "tiny"
+
+
+def test_base_qa_config_comes_from_the_checkpoints_qa_state(tmp_path):
+    import torch
+
+    from favor_ops.evaluation.ablations import load_base_qa_config
+    from favor_ops.training.qa_train import QATrainConfig
+
+    assert load_base_qa_config(str(tmp_path)) is None  # no QA model: no QA stage
+    assert load_base_qa_config("tiny", steps=5).steps == 5  # a budget given: the defaults with it
+    (tmp_path / "qa").mkdir()
+    torch.save({"config": {"steps": 300, "batch_questions": 8, "lr": 5e-4, "seed": 3, "gone": 1}},
+               tmp_path / "qa" / "qa_training_state.pt")
+    cfg = load_base_qa_config(str(tmp_path))
+    assert (cfg.steps, cfg.batch_questions, cfg.lr, cfg.seed) == (300, 8, 5e-4, 3)
+    assert load_base_qa_config(str(tmp_path), steps=40).steps == 40
+    assert load_base_qa_config(str(tmp_path), steps=0) is None
+    assert QATrainConfig().steps != 300  # the numbers above came from the file
+
+
+def test_every_ablation_run_trains_its_qa_stage_with_the_same_budget(tmp_path, monkeypatch):
+    import favor_ops.training.align as align
+    import favor_ops.training.qa_train as qa_train
+    from favor_ops.evaluation.ablations import run_ablations
+    from favor_ops.training.qa_train import QATrainConfig
+
+    order = []
+
+    def fake_align(corpus, out, cfg, resume=False):
+        order.append(("align", Path(out).parent.name))
+        return {"steps": cfg.steps}
+
+    def fake_qa(corpus, model_spec, out=None, cfg=None, *, resume=False, progress=True):
+        order.append(("qa", Path(model_spec).parent.name, cfg.steps, cfg.seed, out))
+        return {"steps": cfg.steps}
+
+    monkeypatch.setattr(align, "train_align", fake_align)
+    monkeypatch.setattr(qa_train, "train_qa", fake_qa)
+    base = load_base_align_config("tiny", steps=1)
+    qa_cfg = QATrainConfig(steps=7, seed=2)
+    result = run_ablations(tmp_path / "c", tmp_path / "ab", base, evaluate=lambda ckpt: {"tasks": {}},
+                           names=["full", "no_sync"], log=lambda msg: None, qa_cfg=qa_cfg)
+    assert order == [("align", "full"), ("qa", "full", 7, 2, None), ("align", "no_sync"), ("qa", "no_sync", 7, 2, None)]
+    assert result["runs"]["no_sync"]["train_qa"] == {"steps": 7} and result["runs"]["full"]["status"] == "ok"
+    assert result["budget"]["qa_steps"] == 7 and result["budget"]["qa_seed"] == 2

@@ -39,7 +39,12 @@ def test_small_bench_runs_and_recalls_pooled_exactly(tmp_path):
     assert set(result["latency"]) == {"maxsim_ann", "pooled_ann", "fulltext", "hybrid", "search_av", "maxsim_exact", "pooled_exact"}
     assert all(v["n"] == 5 for v in result["latency"].values())
     assert 0.0 <= result["recall_at_k"]["maxsim"] <= 1.0 and result["recall_at_k"]["pooled"] >= 0.7
-    assert "recall@10 vs exact" in format_report(result)
+    rerank = {row["candidates"]: row for row in result["pooled_rerank"]}
+    assert set(rerank) == {200, 1000} and all(row["n"] == 5 for row in rerank.values())
+    # 1000 of 2000 candidates re-ranked exactly: the top 10 can only miss windows outside the candidate half
+    assert rerank[1000]["recall_at_k"] >= 0.9 and 0.9 <= rerank[1000]["score_ratio"] <= 1.0 + 1e-6
+    report = format_report(result)
+    assert "recall@10 is against an exact numpy MaxSim" in report and "C=1000 + MaxSim rerank" in report
     assert list(tmp_path.iterdir()) == []  # the temporary table is removed
 
 

@@ -103,3 +103,19 @@ def test_cleanup_keeps_newest_versions(tmp_path):
     kept = [v["version"] for v in table.list_versions()]
     assert kept[:2] == [4, 5] and all(v > 5 for v in kept[2:])
     assert store.counts()["windows"] == 4
+
+
+def test_large_table_skips_the_tokens_index_and_maxsim_reranks_pooled_candidates(filled):
+    from favor_ops.retrieval.search import SearchConfig, ann_index_types, use_pooled_rerank, vector_window_hits
+
+    store, tokens = filled
+    cfg = MaintenanceConfig(ann_min_rows=300, rows_per_partition=150, pq_num_sub_vectors=2, tokens_ann_max_rows=200)
+    assert sorted(ensure_indexes(store, cfg)) == ["pooled_idx", "transcript_idx"]  # 300 rows > 200: no tokens index
+    assert use_pooled_rerank(ann_index_types(store))  # auto: pooled indexed, tokens not
+    query = tokens[42][[0, 2]] + 0.01
+    expected = maxsim_distance(query, tokens)
+    every_row = SearchConfig(maxsim_rerank_candidates=300)  # all rows are candidates: the re-rank is exact
+    hits = vector_window_hits(store, "tokens", query, 3, cfg=every_row)
+    assert [h.video_id for h in hits] == [f"v{i:03d}" for i in np.argsort(expected)[:3]]
+    np.testing.assert_allclose([h.score for h in hits], 1.0 - np.sort(expected)[:3] / len(query), rtol=1e-5, atol=1e-6)
+    assert vector_window_hits(store, "tokens", query, 1)[0].video_id == "v042"  # default 200 candidates
