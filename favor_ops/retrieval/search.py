@@ -220,6 +220,25 @@ def _window_hits(rows, scores: np.ndarray) -> list[WindowHit]:
     ]
 
 
+def _vector_query(store: FeatureStore, column: str, query: np.ndarray, limit: int, columns: list[str], *,
+                  where: str | None, cfg: SearchConfig, index_types: dict[str, str]):
+    """One LanceDB vector query on `windows` (cosine, PQ refine, nprobes, prefilter) -> arrow rows with _distance."""
+    builder = (
+        store.table(WINDOWS)
+        .search(query, vector_column_name=column)
+        .distance_type(COSINE)  # explicit: multivector MaxSim supports cosine only
+        .select([*columns, "_distance"])  # naming _distance keeps Lance from warning per query
+        .limit(limit)
+    )
+    if "PQ" in index_types.get(column, "").upper():  # PQ distances are approximate: re-rank on exact vectors
+        builder = builder.refine_factor(cfg.refine_factor_tokens if column == TOKENS_COLUMN else cfg.refine_factor_vectors)
+    if cfg.nprobes is not None:
+        builder = builder.nprobes(cfg.nprobes)
+    if where:
+        builder = builder.where(where, prefilter=True)
+    return builder.to_arrow()
+
+
 def vector_window_hits(
     store: FeatureStore,
     column: str,
@@ -242,20 +261,7 @@ def vector_window_hits(
     index_types = ann_index_types(store) if index_types is None else index_types
     if column == TOKENS_COLUMN and use_pooled_rerank(index_types, cfg):
         return pooled_rerank_window_hits(store, query, limit, where=where, cfg=cfg, index_types=index_types)
-    builder = (
-        store.table(WINDOWS)
-        .search(query, vector_column_name=column)
-        .distance_type(COSINE)  # explicit: multivector MaxSim supports cosine only
-        .select([*WINDOW_COLUMNS, "_distance"])  # naming _distance keeps Lance from warning per query
-        .limit(limit)
-    )
-    if "PQ" in index_types.get(column, "").upper():  # PQ distances are approximate: re-rank on exact vectors
-        builder = builder.refine_factor(cfg.refine_factor_tokens if column == TOKENS_COLUMN else cfg.refine_factor_vectors)
-    if cfg.nprobes is not None:
-        builder = builder.nprobes(cfg.nprobes)
-    if where:
-        builder = builder.where(where, prefilter=True)
-    rows = builder.to_arrow()
+    rows = _vector_query(store, column, query, limit, WINDOW_COLUMNS, where=where, cfg=cfg, index_types=index_types)
     if rows.num_rows == 0:
         return []
     distances = rows["_distance"].to_numpy().astype(np.float64)
@@ -291,20 +297,8 @@ def pooled_rerank_window_hits(
 
     queries = np.atleast_2d(np.asarray(query, dtype=np.float32))
     candidates = max(limit, cfg.maxsim_rerank_candidates)
-    builder = (
-        store.table(WINDOWS)
-        .search(pooled_query(queries), vector_column_name=POOLED_COLUMN)
-        .distance_type(COSINE)
-        .select([*WINDOW_COLUMNS, TOKENS_COLUMN, "_distance"])
-        .limit(candidates)
-    )
-    if "PQ" in (index_types or {}).get(POOLED_COLUMN, "").upper():
-        builder = builder.refine_factor(cfg.refine_factor_vectors)
-    if cfg.nprobes is not None:
-        builder = builder.nprobes(cfg.nprobes)
-    if where:
-        builder = builder.where(where, prefilter=True)
-    rows = builder.to_arrow()
+    rows = _vector_query(store, POOLED_COLUMN, pooled_query(queries), candidates, [*WINDOW_COLUMNS, TOKENS_COLUMN],
+                         where=where, cfg=cfg, index_types=index_types or {})
     if rows.num_rows == 0:
         return []
     n_tokens = store.shape.n_query_tokens if store.shape is not None else len(rows[TOKENS_COLUMN][0])
