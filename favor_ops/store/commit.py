@@ -114,8 +114,10 @@ def dedupe_last(table: pa.Table, keys: Sequence[str]) -> pa.Table:
     had_order = _ORDER in table.column_names
     if not had_order:
         table = table.append_column(_ORDER, pa.array(np.arange(table.num_rows, dtype=np.int64)))
-    positions = table.append_column("__pos", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    positions = table.select(list(keys)).append_column("__pos", pa.array(np.arange(table.num_rows, dtype=np.int64)))
     last = positions.group_by(list(keys), use_threads=False).aggregate([("__pos", "max")])
+    if last.num_rows == table.num_rows:  # no key repeats: keep the table as it is (no copy of the vectors)
+        return table if had_order else table.drop_columns([_ORDER])
     keep = np.sort(last.column("__pos_max").to_numpy())
     out = table.take(pa.array(keep))
     return out if had_order else out.drop_columns([_ORDER])
@@ -130,7 +132,7 @@ def dedupe_windows(windows: pa.Table) -> pa.Table:
     video_ids = windows["video_id"].to_pylist()
     row_shard = windows[_SHARD].to_numpy()
     keep = np.array([latest_shard[v] for v in video_ids], dtype=np.int64) == row_shard
-    joined = windows.filter(pa.array(keep))
+    joined = windows if keep.all() else windows.filter(pa.array(keep))  # filter copies every column
     return dedupe_last(joined, TABLE_KEYS[WINDOWS])
 
 

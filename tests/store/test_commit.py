@@ -52,6 +52,23 @@ def test_dedupe_last_keeps_last_row_per_key():
     assert out.column("v").to_pylist() == [3, 4, 5]
 
 
+def test_dedupe_without_repeats_returns_the_table_itself():
+    """The common commit (every key once, every video in one shard) copies no vectors."""
+    from favor_ops.store.commit import _with_order, dedupe_windows
+
+    t = pa.table({"k": ["a", "b", "c"], "v": [1, 2, 3]})
+    assert dedupe_last(t, ["k"]).equals(t)
+    windows = _with_order([pa.table({"video_id": ["x", "x"], "window_idx": [0, 1], "v": [1, 2]}),
+                           pa.table({"video_id": ["y"], "window_idx": [0], "v": [3]})])
+    out = dedupe_windows(windows)
+    assert out.column("v").to_pylist() == [1, 2, 3]
+    assert out.column("v").chunks[0].buffers()[1].address == windows.column("v").chunks[0].buffers()[1].address
+    # a video staged twice: only its latest shard's windows stay
+    again = _with_order([windows.drop_columns(["__favor_shard", "__favor_order"]),
+                         pa.table({"video_id": ["x"], "window_idx": [0], "v": [9]})])
+    assert dedupe_windows(again).column("v").to_pylist() == [3, 9]
+
+
 def test_two_workers_one_commit_one_version_per_table(store):
     before = store.table_versions()
     assert before == {"videos": 1, "windows": 1, "failures": 1, "answers": 1}
