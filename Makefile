@@ -60,9 +60,11 @@ reliability-doc: setup
 # ablation study (slow).
 EVAL_DIR ?= .favor/eval
 EVAL_ARGS ?=
+# The eval corpus is indexed (with the demo's ASR) and the stored windows are scored, so transcript WER is measured.
 eval: setup
 	$(FAVOR) corpus synth $(EVAL_DIR)/corpus --videos 24 --seed 2002 --max-duration 30
-	$(FAVOR) eval --corpus $(EVAL_DIR)/corpus --model .favor/models/demo --out $(EVAL_DIR)/report $(EVAL_ARGS)
+	$(FAVOR) index $(EVAL_DIR)/corpus --db $(EVAL_DIR)/db --model .favor/models/demo --asr whisper-tiny-en
+	$(FAVOR) eval --corpus $(EVAL_DIR)/corpus --model .favor/models/demo --db $(EVAL_DIR)/db --out $(EVAL_DIR)/report $(EVAL_ARGS)
 
 # Regenerate the lock from the current environment (after changing pyproject.toml).
 lock:

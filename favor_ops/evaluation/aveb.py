@@ -97,7 +97,8 @@ class StoreWindows:
 
 def windows_from_store(store, records: list[dict], model_version: str | None = None) -> StoreWindows:
     """The stored windows of the corpus's files (matched by content hash: video_id = sha256 prefix), in manifest
-    order; `model_version` keeps only that version's rows. Raises ValueError when none of the files is stored."""
+    order; `model_version` keeps only that version's rows (and those of that version indexed with an ASR, whose
+    version reads `<model_version>+<asr version>`). Raises ValueError when none of the files is stored."""
     from favor_ops.retrieval.evaluate import CorpusWindows
     from favor_ops.store.catalog import video_id_from_sha256
 
@@ -112,7 +113,8 @@ def windows_from_store(store, records: list[dict], model_version: str | None = N
         if len(frame) and "model_version" in frame:
             versions.update(frame["model_version"].astype(str).unique().tolist())
             if model_version is not None:
-                frame = frame[frame["model_version"] == model_version]
+                stored = frame["model_version"].astype(str)
+                frame = frame[(stored == model_version) | stored.str.startswith(model_version + "+")]
         if len(frame) == 0:
             missing.append(rec["file"])
             continue

@@ -41,8 +41,9 @@ class ClaimCheck:
     def sentence(self) -> str:
         if self.verdict == "not measured":
             return f"{self.claim}: not measured ({self.better} or {self.worse} has no {self.metric})"
+        tie = " -- no difference" if self.better_value == self.worse_value else ""
         return (f"{self.claim}: {self.verdict} here ({self.metric}: {self.better} {self.better_value:.3f} vs "
-                f"{self.worse} {self.worse_value:.3f}, n={self.n})")
+                f"{self.worse} {self.worse_value:.3f}, n={self.n}{tie})")
 
 
 def _metric(run: dict, key: str) -> tuple[float | None, int | None]:

@@ -20,6 +20,7 @@ def test_verdicts_hold_do_not_hold_and_not_measured():
         "synchronisation helps joint audio-visual retrieval: holds here (text.joint.r1: full 0.500 vs no_sync 0.190, "
         "n=32)")
     assert by[("qa.said_while", "no_sync")].verdict == "does not hold"  # equal is not better
+    assert by[("qa.said_while", "no_sync")].sentence().endswith("full 0.400 vs no_sync 0.400, n=35 -- no difference)")
     assert by[("text.joint.r1", "no_causal")].verdict == "does not hold"
     assert by[("qa.said_while", "no_causal")].verdict == "not measured"
     assert by[("text.single.r1", "div_1.0")].verdict == "does not hold"

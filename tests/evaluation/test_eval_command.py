@@ -169,6 +169,18 @@ def test_eval_on_a_store_scores_the_stored_vectors_and_their_transcripts(eval_co
 
     with pytest.raises(ValueError, match="the store holds model versions"):
         windows_from_store(FeatureStore.open(str(db)), usable_records(eval_corpus), "another-model-v1")
+    # the same weights indexed with an ASR store "<version>+<asr version>": those rows are the model's too
+    asr_db = tmp_path / "asr-db"
+    asr_windows, asr_videos, _ = _store_rows(eval_corpus, version + "+whisper-tiny-en-0123", corrupt_word=False)
+    asr_store = FeatureStore.open(str(asr_db), dim=len(windows[0]["pooled"]), n_query_tokens=len(windows[0]["tokens"]))
+    asr_store.ensure_tables()
+    write_shard(str(asr_db), "eval-asr", "windows", pa.Table.from_pylist(asr_windows, schema=asr_store.schema("windows")))
+    write_shard(str(asr_db), "eval-asr", "videos", pa.Table.from_pylist(asr_videos, schema=asr_store.schema("videos")))
+    commit_run(asr_store, "eval-asr")
+    found = windows_from_store(FeatureStore.open(str(asr_db)), usable_records(eval_corpus), version)
+    assert len(found.windows.clip_ids) == stored["windows"]
+    with pytest.raises(ValueError):  # a mere prefix of the version is another model
+        windows_from_store(FeatureStore.open(str(asr_db)), usable_records(eval_corpus), version[:-1])
 
 
 def test_bad_input_is_one_line_and_exit_2(eval_corpus, tmp_path):
