@@ -283,6 +283,7 @@ def _percentiles_ms(seconds: list[float]) -> dict:
 def run_search_bench(cfg: SearchBenchConfig = SearchBenchConfig(), progress: bool = True, workdir: str | None = None) -> dict:
     from favor_ops.retrieval.query_encoder import QueryVectors
     from favor_ops.retrieval.search import (
+        DEFAULT_SEARCH_CONFIG,
         HYBRID_VECTOR_COLUMN,
         MODE_AV,
         MODE_HYBRID,
@@ -444,7 +445,7 @@ def run_search_bench(cfg: SearchBenchConfig = SearchBenchConfig(), progress: boo
             "maintenance": asdict(maintenance),
             "indexes": built,
             "maxsim_path": maxsim_path,
-            "search_rerank_candidates": SearchConfig().maxsim_rerank_candidates,
+            "search_rerank_candidates": DEFAULT_SEARCH_CONFIG.maxsim_rerank_candidates,
             "write_s": write_s,
             "index_s": index_s,
             "ground_truth_s": truth_s,

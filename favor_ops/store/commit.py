@@ -111,16 +111,12 @@ def dedupe_last(table: pa.Table, keys: Sequence[str]) -> pa.Table:
     """Keep the last row of each key (row order = write order); output in write order."""
     if table.num_rows == 0:
         return table
-    had_order = _ORDER in table.column_names
-    if not had_order:
-        table = table.append_column(_ORDER, pa.array(np.arange(table.num_rows, dtype=np.int64)))
     positions = table.select(list(keys)).append_column("__pos", pa.array(np.arange(table.num_rows, dtype=np.int64)))
     last = positions.group_by(list(keys), use_threads=False).aggregate([("__pos", "max")])
     if last.num_rows == table.num_rows:  # no key repeats: keep the table as it is (no copy of the vectors)
-        return table if had_order else table.drop_columns([_ORDER])
-    keep = np.sort(last.column("__pos_max").to_numpy())
-    out = table.take(pa.array(keep))
-    return out if had_order else out.drop_columns([_ORDER])
+        return table
+    keep = np.sort(last.column("__pos_max").to_numpy())  # row positions are write order
+    return table.take(pa.array(keep))
 
 
 def dedupe_windows(windows: pa.Table) -> pa.Table:
