@@ -1,18 +1,21 @@
 """One commit per run: staged shards -> merge_insert into the Lance tables.
 
 Steps of `commit_run(store, run_id)`:
-1. read every shard of the run (oldest first) and cast it to the table schema;
-2. deduplicate keys inside the batch, last writer wins: a later shard beats an earlier one and,
+1. read the run's `videos`, `failures` and `answers` shards (one small row per video or failure) and
+   cast them to the table schemas; of the `windows` shards read only the video ids at first;
+2. deduplicate keys inside the run, last writer wins: a later shard beats an earlier one and,
    inside a shard, a later row beats an earlier one. Windows are chosen per video: all windows
    of a video come from the latest shard that holds that video (never a mix of two attempts);
 3. drop what would not change anything: a `videos` row equal to the stored one in
    (uri, model_version, status) and its windows; a failed attempt never replaces a video
    already indexed with the same model version; a failure equal to one already recorded for the
    same (uri, video_id, stage, error_type, message) (configurable);
-4. write each table at most once (one Lance version per written table): `windows`, then
-   `failures`, then `videos` last, so a crash in between leaves a video un-listed and the next
-   run redoes it. A changed file (same uri, new video_id) replaces its rows inside the same
-   merge: `when_not_matched_by_source_delete` removes the old video_id's windows and videos row;
+4. write `windows` first, in batches of whole videos of about `max_merge_bytes` each (one Lance
+   version per batch, so the commit's memory does not grow with the run; runs of up to ~900
+   windows of D=128 take one), then `failures`, then `videos` last, once each, so a crash in
+   between leaves a video un-listed and the next run redoes it. A changed file (same uri, new
+   video_id) replaces its rows inside the same merges: `when_not_matched_by_source_delete`
+   removes the old video_id's windows and videos row;
 5. remove the run's staging directory; optionally drop stale staging dirs of dead runs and
    compact the written tables.
 
@@ -22,7 +25,7 @@ Nothing is written for an empty or unchanged batch: no merge_insert with empty d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -43,10 +46,6 @@ from favor_ops.store.schema import (
     conform,
 )
 
-_ORDER = "__favor_order"  # (shard ordinal, row) position in write order
-_SHARD = "__favor_shard"
-
-
 @dataclass(frozen=True)
 class CommitConfig:
     skip_unchanged_videos: bool = True  # drop staged videos identical to stored ones (and their windows)
@@ -54,6 +53,9 @@ class CommitConfig:
     optimize_after: bool = True  # compact the written tables after the commit
     keep_versions: int | None = 10  # versions kept when compacting (None: LanceDB default age)
     discard_stale_runs_older_than_s: float | None = 24 * 3600.0  # None: leave dead runs' staging dirs
+    # Windows per merge_insert, by Arrow size: the commit holds about this much of the run at a time (plus one
+    # shard), so its memory does not grow with the run. A run above it writes `windows` in several versions.
+    max_merge_bytes: int = 16 << 20
 
 
 @dataclass
@@ -63,6 +65,7 @@ class TableWrite:
     rows_after_dedupe: int = 0
     rows_written: int = 0  # inserted + updated
     rows_deleted: int = 0
+    merges: int = 0  # merge_insert calls (windows: one per batch)
     version_before: int = 0
     version_after: int = 0  # right after this table's single write (before any compaction)
 
@@ -88,25 +91,6 @@ class CommitResult:
 # ---- dedupe -------------------------------------------------------------------------------
 
 
-def _with_order(batches: Sequence[pa.Table]) -> pa.Table | None:
-    """Concatenate shards (oldest first) adding shard ordinal and global write order columns."""
-    tagged = []
-    offset = 0
-    for ordinal, batch in enumerate(batches):
-        n = batch.num_rows
-        batch = batch.append_column(_SHARD, pa.array(np.full(n, ordinal, dtype=np.int64)))
-        batch = batch.append_column(_ORDER, pa.array(np.arange(offset, offset + n, dtype=np.int64)))
-        offset += n
-        tagged.append(batch)
-    if not tagged:
-        return None
-    return pa.concat_tables(tagged)
-
-
-def _drop_helpers(table: pa.Table) -> pa.Table:
-    return table.drop_columns([c for c in (_ORDER, _SHARD) if c in table.column_names])
-
-
 def dedupe_last(table: pa.Table, keys: Sequence[str]) -> pa.Table:
     """Keep the last row of each key (row order = write order); output in write order."""
     if table.num_rows == 0:
@@ -119,28 +103,73 @@ def dedupe_last(table: pa.Table, keys: Sequence[str]) -> pa.Table:
     return table.take(pa.array(keep))
 
 
-def dedupe_windows(windows: pa.Table) -> pa.Table:
-    """All windows of a video from its latest shard, then one row per (video_id, window_idx)."""
-    if windows.num_rows == 0:
-        return windows
-    latest = windows.select(["video_id", _SHARD]).group_by("video_id", use_threads=False).aggregate([(_SHARD, "max")])
-    latest_shard = dict(zip(latest["video_id"].to_pylist(), latest[f"{_SHARD}_max"].to_pylist()))
-    video_ids = windows["video_id"].to_pylist()
-    row_shard = windows[_SHARD].to_numpy()
-    keep = np.array([latest_shard[v] for v in video_ids], dtype=np.int64) == row_shard
-    joined = windows if keep.all() else windows.filter(pa.array(keep))  # filter copies every column
-    return dedupe_last(joined, TABLE_KEYS[WINDOWS])
-
-
 # ---- reading the run ------------------------------------------------------------------------
 
 
 def _staged(store: FeatureStore, run_id: str, name: str) -> tuple[pa.Table | None, int]:
+    """All staged rows of a small table (one row per video or failure), in write order."""
     batches = shards.read_shards(store.uri, run_id, name, fs_options=store.fs_options)
     schema = store.schema(name)
     batches = [conform(b, schema, table=name) for b in batches if b.num_rows]
-    ordered = _with_order(batches)
-    return ordered, (ordered.num_rows if ordered is not None else 0)
+    if not batches:
+        return None, 0
+    table = pa.concat_tables(batches)
+    return table, table.num_rows
+
+
+@dataclass
+class StagedWindows:
+    """Where a run's windows are, without holding them: shard paths and, per video, its newest shard."""
+
+    paths: list[str]  # windows shards, oldest first
+    latest_shard: dict[str, int]  # video_id -> ordinal (in `paths`) of the newest shard holding that video
+    rows: int  # rows staged, duplicates included
+
+
+def scan_staged_windows(store: FeatureStore, run_id: str) -> StagedWindows:
+    """One pass over the run's windows shards keeping only their video ids (one shard in memory at a time)."""
+    paths = shards.list_shards(store.uri, run_id, WINDOWS, fs_options=store.fs_options)
+    latest: dict[str, int] = {}
+    rows = 0
+    for ordinal, path in enumerate(paths):
+        video_ids = shards.read_shard(path, db_uri=store.uri, fs_options=store.fs_options).column("video_id")
+        rows += len(video_ids)
+        for video_id in pc.unique(video_ids).to_pylist():
+            latest[video_id] = ordinal
+    return StagedWindows(paths=paths, latest_shard=latest, rows=rows)
+
+
+def window_batches(
+    store: FeatureStore, staged: StagedWindows, skip_video_ids: set[str], max_batch_bytes: int
+) -> Iterator[pa.Table]:
+    """The run's windows to write, deduplicated, as tables of about `max_batch_bytes` (never a video split
+    across two: each batch replaces its videos' windows whole).
+
+    All windows of a video come from the newest shard holding it (never a mix of two attempts), and inside
+    that shard the last row of a (video_id, window_idx) wins. Videos in `skip_video_ids` are left out.
+    A batch holds whole shards, so it is at most `max_batch_bytes` plus one shard."""
+    schema = store.schema(WINDOWS)
+    pending: list[pa.Table] = []
+    pending_bytes = 0
+    for ordinal, path in enumerate(staged.paths):
+        shard = conform(shards.read_shard(path, db_uri=store.uri, fs_options=store.fs_options), schema, table=WINDOWS)
+        video_ids = shard.column("video_id").to_pylist()
+        keep = np.fromiter(
+            (staged.latest_shard[v] == ordinal and v not in skip_video_ids for v in video_ids), dtype=bool,
+            count=len(video_ids),
+        )
+        if not keep.all():
+            shard = shard.filter(pa.array(keep))  # filter copies every column: only when something goes
+        shard = dedupe_last(shard, TABLE_KEYS[WINDOWS])
+        if shard.num_rows == 0:
+            continue
+        pending.append(shard)
+        pending_bytes += shard.nbytes
+        if pending_bytes >= max_batch_bytes:
+            yield pa.concat_tables(pending)
+            pending, pending_bytes = [], 0
+    if pending:
+        yield pa.concat_tables(pending)
 
 
 def _filter_isin(table: pa.Table, column: str, values: set, keep: bool) -> pa.Table:
@@ -166,28 +195,28 @@ def commit_run(store: FeatureStore, run_id: str, config: CommitConfig = CommitCo
         result.tables[name].version_after = result.tables[name].version_before
 
     videos, n_videos = _staged(store, run_id, VIDEOS)
-    windows, n_windows = _staged(store, run_id, WINDOWS) if store.shape is not None else (None, 0)
     failures, n_failures = _staged(store, run_id, FAILURES)
     answers, n_answers = _staged(store, run_id, ANSWERS)
-    if windows is None and shards.list_shards(store.uri, run_id, WINDOWS, fs_options=store.fs_options):
-        raise StoreSchemaError(store.uri, "windows shards staged but the store has no D; open it with dim=D")
+    if store.shape is None:
+        if shards.list_shards(store.uri, run_id, WINDOWS, fs_options=store.fs_options):
+            raise StoreSchemaError(store.uri, "windows shards staged but the store has no D; open it with dim=D")
+        staged_windows = StagedWindows(paths=[], latest_shard={}, rows=0)
+    else:
+        staged_windows = scan_staged_windows(store, run_id)
     result.tables[VIDEOS].rows_staged = n_videos
-    result.tables[WINDOWS].rows_staged = n_windows
+    result.tables[WINDOWS].rows_staged = staged_windows.rows
     result.tables[FAILURES].rows_staged = n_failures
     result.tables[ANSWERS].rows_staged = n_answers
 
     videos = dedupe_last(videos, TABLE_KEYS[VIDEOS]) if videos is not None else None
-    windows = dedupe_windows(windows) if windows is not None else None
     failures = dedupe_last(failures, TABLE_KEYS[FAILURES]) if failures is not None else None
     answers = dedupe_last(answers, TABLE_KEYS[ANSWERS]) if answers is not None else None
-    if windows is not None:
-        check_window_tokens(windows, store.shape)
 
     stored = store.video_states()  # video_id -> (uri, model_version, status)
 
     # -- drop unchanged videos and failed attempts that would downgrade an indexed video
+    drop: set[str] = set()
     if videos is not None and videos.num_rows:
-        drop: set[str] = set()
         for vid, uri, mv, status in zip(
             videos["video_id"].to_pylist(), videos["uri"].to_pylist(),
             videos["model_version"].to_pylist(), videos["status"].to_pylist(),
@@ -202,8 +231,6 @@ def commit_run(store: FeatureStore, run_id: str, config: CommitConfig = CommitCo
         if drop:
             result.skipped_video_ids = sorted(drop)
             videos = _filter_isin(videos, "video_id", drop, keep=False)
-            if windows is not None:
-                windows = _filter_isin(windows, "video_id", drop, keep=False)
 
     # -- changed files: stored rows of the same uri under another video_id are replaced
     incoming_ids = set(videos["video_id"].to_pylist()) if videos is not None else set()
@@ -211,25 +238,24 @@ def commit_run(store: FeatureStore, run_id: str, config: CommitConfig = CommitCo
     old_ids = sorted(vid for vid, (uri, _, _) in stored.items() if uri in incoming_uris and vid not in incoming_ids)
     result.replaced_video_ids = old_ids
 
-    # -- windows: one write; stale windows of rewritten and replaced videos are deleted in it
-    window_ids = set(windows["video_id"].to_pylist()) if windows is not None else set()
-    rewrite_ids = sorted(window_ids | incoming_ids | set(old_ids))
+    # -- windows: batches of whole videos; each batch's merge deletes the stale windows of its videos, the
+    # last one also those of rewritten videos without windows and of replaced files
+    window_ids = set(staged_windows.latest_shard) - drop
+    rewrite_ids = window_ids | incoming_ids | set(old_ids)
     if store.shape is not None:
-        _write_windows(store, _drop_helpers(windows) if windows is not None else None, rewrite_ids, result.tables[WINDOWS])
+        batches = window_batches(store, staged_windows, drop, config.max_merge_bytes)
+        _write_windows(store, batches, rewrite_ids, result.tables[WINDOWS])
 
     # -- failures
     if failures is not None and failures.num_rows and config.skip_known_failures:
         failures = _drop_known_failures(store, failures)
-    _merge(store, FAILURES, _drop_helpers(failures) if failures is not None else None, None, result.tables[FAILURES])
+    _merge(store, FAILURES, failures, None, result.tables[FAILURES])
 
     # -- answers (rarely staged; QA usually upserts directly)
-    _merge(store, ANSWERS, _drop_helpers(answers) if answers is not None else None, None, result.tables[ANSWERS])
+    _merge(store, ANSWERS, answers, None, result.tables[ANSWERS])
 
     # -- videos last: a listed video always has its windows committed
-    _merge(
-        store, VIDEOS, _drop_helpers(videos) if videos is not None else None,
-        sql_in("video_id", old_ids) if old_ids else None, result.tables[VIDEOS],
-    )
+    _merge(store, VIDEOS, videos, sql_in("video_id", old_ids) if old_ids else None, result.tables[VIDEOS])
 
     shards.discard_run(store.uri, run_id, fs_options=store.fs_options)
     if config.discard_stale_runs_older_than_s is not None:
@@ -260,18 +286,33 @@ def _merge(
     write.rows_written = merged.num_inserted_rows + merged.num_updated_rows
     write.rows_deleted = merged.num_deleted_rows
     write.version_after = merged.version
+    write.merges += 1
 
 
-def _write_windows(store: FeatureStore, windows: pa.Table | None, rewrite_ids: list[str], write: TableWrite) -> None:
-    if windows is not None and windows.num_rows:
-        where = sql_in("video_id", rewrite_ids) if rewrite_ids else None
-        _merge(store, WINDOWS, windows, where, write)
-        return
-    write.rows_after_dedupe = 0
-    if not rewrite_ids or not store.has_table(WINDOWS):
+def _write_windows(store: FeatureStore, batches: Iterator[pa.Table], rewrite_ids: set[str], write: TableWrite) -> None:
+    """One merge per batch (deleting the stale windows of the batch's videos; the last batch also those of
+    `rewrite_ids` no batch holds); without any batch, a delete of the stale windows of `rewrite_ids`."""
+    batch = next(batches, None)
+    covered: set[str] = set()
+    while batch is not None:
+        check_window_tokens(batch, store.shape)
+        following = next(batches, None)
+        batch_ids = set(batch.column("video_id").to_pylist())
+        covered |= batch_ids
+        delete_ids = batch_ids if following is not None else batch_ids | (rewrite_ids - covered)
+        part = TableWrite(table=WINDOWS)
+        _merge(store, WINDOWS, batch, sql_in("video_id", sorted(delete_ids)), part)
+        write.rows_after_dedupe += part.rows_after_dedupe
+        write.rows_written += part.rows_written
+        write.rows_deleted += part.rows_deleted
+        write.version_after = part.version_after
+        write.merges += part.merges
+        batch = following
+    leftover = sorted(rewrite_ids - covered)
+    if covered or not leftover or not store.has_table(WINDOWS):
         return
     table = store.table(WINDOWS)
-    where = sql_in("video_id", rewrite_ids)
+    where = sql_in("video_id", leftover)
     stale = table.count_rows(where)
     if stale == 0:  # a delete that matches nothing would still add a version
         return

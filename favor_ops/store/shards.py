@@ -189,6 +189,7 @@ class ShardWriter:
     schemas: Mapping[str, pa.Schema]  # table name -> schema the rows are cast to
     fs_options: Mapping | None = None
     max_buffered_rows: int = 4096  # flush a table's buffer once it holds this many rows
+    max_buffered_bytes: int = 16 << 20  # ... or this many bytes of Arrow data (a worker's buffer, a shard's size)
     _buffers: dict[str, list] = field(default_factory=dict, init=False, repr=False)
     written: list[str] = field(default_factory=list, init=False)  # shard paths written so far
 
@@ -207,7 +208,7 @@ class ShardWriter:
             return
         buffer = self._buffers.setdefault(table_name, [])
         buffer.append(batch)
-        if sum(t.num_rows for t in buffer) >= self.max_buffered_rows:
+        if sum(t.num_rows for t in buffer) >= self.max_buffered_rows or sum(t.nbytes for t in buffer) >= self.max_buffered_bytes:
             self._flush_table(table_name)
 
     def _flush_table(self, table_name: str) -> None:

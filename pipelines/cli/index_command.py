@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=None, help="local runner: worker processes (default: one per core)")
     parser.add_argument("--running-mode", default="multi_processing",
                         choices=["multi_processing", "multi_threading", "in_memory"], help="local runner mode")
+    parser.add_argument("--cold-workers", action="store_true",
+                        help="local runner: start each worker process from scratch instead of forking it from one "
+                             "that has imported Beam, torch and the model code once (the default on Linux)")
     parser.add_argument("--windows-per-chunk", type=int, default=12, help="windows per decoded element (default: 12 = 60 s at 2 FPS)")
     parser.add_argument("--batch-chunks", type=int, default=4, help="chunks per RunInference batch (default: 4)")
     parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
@@ -54,6 +57,11 @@ def resolve_model_spec(spec: str | None) -> str:
 
 
 def run_index(args: argparse.Namespace) -> int:
+    if not args.cold_workers and args.runner.lower() in ("local", "fnapirunner") and args.running_mode == "multi_processing":
+        from pipelines.index.worker_fork_server import shared_fork_server
+
+        # First thing: the warm worker server imports Beam, torch and the model code while this process does.
+        shared_fork_server(None if args.asr == "none" else args.asr)
     from pipelines.index.job import EXIT_JOB_FAILED, IndexJobConfig, run_index_job
 
     if args.windows_per_chunk < 1 or args.batch_chunks < 1:
@@ -71,6 +79,7 @@ def run_index(args: argparse.Namespace) -> int:
         device=args.device,
         asr=None if args.asr == "none" else args.asr,
         show_progress=not args.json and sys.stderr.isatty(),
+        fork_workers=not args.cold_workers,
     )
     say = (lambda message: None) if args.json else (lambda message: print(f"favor index: {message}", file=sys.stderr))
     try:
@@ -103,6 +112,8 @@ def print_summary(summary) -> None:
         asr_failed = int(summary.metrics.get("asr_failures", 0))
         print(f"  transcribed       {asr_chunks:>8}   chunks ({asr_failed} ASR failures: those windows have no transcript)")
     print(f"  wall time         {summary.wall_s:>8.1f} s   ({rate:.2f} media-seconds per second)")
+    if summary.phase_s:
+        print("  phases            " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in summary.phase_s.items()))
     versions = ", ".join(f"{k}=v{v}" for k, v in sorted(summary.table_versions.items()))
     print(f"  table versions    {versions}{'' if summary.wrote_anything else '   (nothing written: archive unchanged)'}")
     for failure in summary.failures:

@@ -17,7 +17,6 @@ why (the ModelHandler counts and logs it); the windows are stored as usual.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math

@@ -13,6 +13,7 @@ counted (`asr_failures`) and logged, never failed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -21,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
-import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from pipelines.index.elements import Failure, MediaChunk, WindowRows
@@ -44,6 +44,29 @@ def _is_out_of_memory(err: BaseException) -> bool:
     import torch
 
     return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
+
+
+def import_worker_modules(asr: str | None = None) -> None:
+    """Import what a worker imports before its first element: the job's transforms (Beam), torch, the model
+    code and the transformers modules it is built from, and the ASR's runtime when one is configured. The
+    worker fork server (worker_fork_server.py) runs this once, and every worker forked from it starts warm."""
+    import importlib
+
+    for name in (
+        "pipelines.index.pipeline",
+        "pipelines.index.chunk_encoder",
+        "favor_ops.models.loading",
+        "favor_ops.models.checkpoint",
+        "favor_ops.retrieval.aligned_model",
+        "transformers.models.instructblip.modeling_instructblip",
+        "transformers.models.whisper.modeling_whisper",
+        "transformers.models.whisper.feature_extraction_whisper",
+    ):
+        importlib.import_module(name)
+    if asr:
+        with contextlib.suppress(ImportError):  # a missing runtime is reported by load_model, as without warm-up
+            importlib.import_module("faster_whisper")
+        importlib.import_module("favor_ops.asr.whisper_ct2")
 
 
 class FavorWindowModelHandler(ModelHandler[MediaChunk, Any, Any]):

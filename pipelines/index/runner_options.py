@@ -31,11 +31,12 @@ def quiet_beam_logging() -> None:
     configure_logging()
 
 
-def make_runner(runner: str = LOCAL_RUNNER, running_mode: str = "multi_processing"):
+def make_runner(runner: str = LOCAL_RUNNER, running_mode: str = "multi_processing", worker_command: str | None = None):
     """A runner object for `local`, else the runner name for Beam to resolve.
 
     Local multi-process runs start `pipelines.index.sdk_worker` processes (Beam's
-    SDK worker without its INFO start-up chatter).
+    SDK worker without its INFO start-up chatter), or `worker_command` when given
+    (the warm workers of worker_fork_server.py).
     """
     name = (runner or LOCAL_RUNNER).strip()
     key = name.lower()
@@ -48,7 +49,7 @@ def make_runner(runner: str = LOCAL_RUNNER, running_mode: str = "multi_processin
         from apache_beam.transforms import environments
 
         if running_mode == "multi_processing":
-            command = f"{sys.executable} -m pipelines.index.sdk_worker"
+            command = worker_command or f"{sys.executable} -m pipelines.index.sdk_worker"
             return FnApiRunner(default_environment=environments.SubprocessSDKEnvironment.from_command_string(command))
         return FnApiRunner()
     return name

@@ -14,6 +14,7 @@ Every expectation comes from the corpus manifest (durations, kinds, sha256, expe
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -309,3 +310,54 @@ def test_a_file_changed_into_a_copy_of_another_loses_its_old_rows(index_corpus, 
     store = FeatureStore.open(str(db))
     assert old_id not in set(store.videos_df()["video_id"])  # that content is gone from the archive
     assert len(store.windows_for_video(old_id)) == 0
+
+
+# ---- 6. cold-started workers ------------------------------------------------------------------
+
+
+def test_cold_started_workers_store_exactly_what_forked_workers_store(indexed_db, tmp_path, cli_index, read_windows):
+    """`--cold-workers` starts each worker with `python -m pipelines.index.sdk_worker` instead of forking it from
+    the warm server: the same rows, bit for bit, and the same failures."""
+    manifest = indexed_db.corpus.by_file()
+    archive, db = tmp_path / "archive", tmp_path / "db"
+    archive.mkdir()
+    for name in SMALL_ARCHIVE_FILES:
+        shutil.copy2(indexed_db.corpus.archive / name, archive / name)
+    cold = cli_index(archive, db, "--cold-workers")
+    assert cold.exit_code == EXIT_SOME_FAILED and cold.summary["failed"] == 1  # bad_zero_bytes.mp4
+    assert cold.summary["worker_start"] == "cold"
+    assert set(cold.summary["phase_s"]) == {"catalog", "pipeline", "commit", "maintenance"}
+    cold_store, warm_store = FeatureStore.open(str(db)), FeatureStore.open(str(indexed_db.db))
+    good = [n for n in SMALL_ARCHIVE_FILES if manifest[n]["kind"] != "bad"]
+    assert cold.summary["indexed"] == len(good)
+    for name in good:
+        video_id = manifest[name]["sha256"][:VIDEO_ID_HEX]
+        cold_rows, warm_rows = read_windows(cold_store, video_id), read_windows(warm_store, video_id)
+        assert len(cold_rows["window_idx"]) > 0
+        for column, values in warm_rows.items():
+            np.testing.assert_array_equal(cold_rows[column], values, err_msg=f"{name}: {column}")
+
+
+TWO_JOBS_SCRIPT = """
+import json, sys
+from pipelines.index.job import IndexJobConfig, run_index_job
+archive, db = sys.argv[1], sys.argv[2]
+for _ in range(2):  # the second job reuses the warm server forked before the first job started gRPC
+    summary = run_index_job(IndexJobConfig(source=archive, db=db, model="tiny", num_workers=2))
+    print(json.dumps({"worker_start": summary.worker_start, "indexed": summary.indexed, "skipped": summary.skipped}))
+"""
+
+
+def test_two_jobs_in_one_process_both_run_on_forked_workers(indexed_db, tmp_path, subprocess_env):
+    """The second job of a process must not fork a new server from a driver whose gRPC has run (its workers would
+    hang); it reuses the first job's server. A fresh process, so the first job is the first to start gRPC."""
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for name in ("v003.mp4", "v008.wav"):
+        shutil.copy2(indexed_db.corpus.archive / name, archive / name)
+    done = subprocess.run([sys.executable, "-c", TWO_JOBS_SCRIPT, str(archive), str(tmp_path / "db")],
+                          capture_output=True, text=True, timeout=300, env=subprocess_env())
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert runs == [{"worker_start": "forked", "indexed": 2, "skipped": 0},
+                    {"worker_start": "forked", "indexed": 0, "skipped": 2}]

@@ -1,4 +1,4 @@
-"""What reaches the staging area for a video whose chunks were encoded separately (pipelines/index/job.py
+"""What reaches the staging area for a video whose chunks were encoded separately (pipelines/index/pipeline.py
 `assemble_video_row`), and how the encoder handles an out-of-memory batch (model_handler.py).
 
 The commit takes a video's windows from the latest shard holding that video, so the job must stage all
@@ -16,7 +16,7 @@ import pytest
 
 from pipelines.index import chunk_encoder
 from pipelines.index.elements import Failure, VideoHeader, WindowRows
-from pipelines.index.job import assemble_video_row
+from pipelines.index.pipeline import assemble_video_row
 from pipelines.index.model_handler import FavorWindowModelHandler
 
 D, Q = 4, 2

@@ -53,20 +53,11 @@ def test_dedupe_last_keeps_last_row_per_key():
 
 
 def test_dedupe_without_repeats_returns_the_table_itself():
-    """The common commit (every key once, every video in one shard) copies no vectors."""
-    from favor_ops.store.commit import _with_order, dedupe_windows
-
+    """The common commit (every key once) copies no vectors."""
     t = pa.table({"k": ["a", "b", "c"], "v": [1, 2, 3]})
-    assert dedupe_last(t, ["k"]).equals(t)
-    windows = _with_order([pa.table({"video_id": ["x", "x"], "window_idx": [0, 1], "v": [1, 2]}),
-                           pa.table({"video_id": ["y"], "window_idx": [0], "v": [3]})])
-    out = dedupe_windows(windows)
-    assert out.column("v").to_pylist() == [1, 2, 3]
-    assert out.column("v").chunks[0].buffers()[1].address == windows.column("v").chunks[0].buffers()[1].address
-    # a video staged twice: only its latest shard's windows stay
-    again = _with_order([windows.drop_columns(["__favor_shard", "__favor_order"]),
-                         pa.table({"video_id": ["x"], "window_idx": [0], "v": [9]})])
-    assert dedupe_windows(again).column("v").to_pylist() == [3, 9]
+    out = dedupe_last(t, ["k"])
+    assert out.equals(t)
+    assert out.column("v").chunks[0].buffers()[1].address == t.column("v").chunks[0].buffers()[1].address
 
 
 def test_two_workers_one_commit_one_version_per_table(store):
@@ -252,3 +243,65 @@ def test_changed_file_that_now_fails_removes_old_windows(store):
                                       "failures": versions["failures"] + 1, "answers": versions["answers"]}
     assert store.counts()["windows"] == 0
     assert store.videos_df()[["video_id", "status"]].values.tolist() == [["new", "failed"]]
+
+
+def _store_rows(store):
+    videos = store.videos_df().sort_values("video_id")[["video_id", "uri", "n_windows", "model_version"]]
+    out = {"videos": videos.values.tolist()}
+    for vid in videos["video_id"]:
+        w = store.windows_for_video(vid)
+        out[vid] = [(int(i), round(float(t[0][0]), 6), mv) for i, t, mv in zip(w["window_idx"], w["tokens"], w["model_version"])]
+    return out
+
+
+def _two_runs(store, config):
+    """r1: five videos; r2: one re-indexed with a new model version (fewer windows), one changed file (new id,
+    same uri), one staged twice (the older attempt has more windows), one new video, one unchanged."""
+    for i in range(5):
+        stage(store, "r1", VIDEOS, [video_row(f"v{i}", f"/a/{i}.mp4", 3, "r1")])
+        stage(store, "r1", WINDOWS, window_rows(f"v{i}", 3, seed=i))
+    first = commit_run(store, "r1", config)
+    stage(store, "r2", WINDOWS, window_rows("v0", 2, seed=10, model_version="m2"))
+    stage(store, "r2", VIDEOS, [video_row("v0", "/a/0.mp4", 2, "r2", model_version="m2")])
+    stage(store, "r2", WINDOWS, window_rows("x1", 4, seed=11))
+    stage(store, "r2", VIDEOS, [video_row("x1", "/a/1.mp4", 4, "r2")])  # /a/1.mp4 changed: v1 -> x1
+    stage(store, "r2", WINDOWS, window_rows("v5", 4, seed=12))
+    stage(store, "r2", WINDOWS, window_rows("v5", 2, seed=13))  # retried: the newer attempt wins whole
+    stage(store, "r2", VIDEOS, [video_row("v5", "/a/5.mp4", 2, "r2")])
+    stage(store, "r2", WINDOWS, window_rows("v2", 3, seed=2))
+    stage(store, "r2", VIDEOS, [video_row("v2", "/a/2.mp4", 3, "r1")])  # unchanged: skipped
+    second = commit_run(store, "r2", config)
+    return first, second
+
+
+def test_windows_commit_in_batches_equals_one_merge(tmp_path):
+    """A byte bound per merge splits the windows write into batches of whole videos; what is stored is the
+    same as with one merge, the videos table is still written once and last."""
+    results = {}
+    for name, max_bytes in (("one", 1 << 30), ("batched", 1)):
+        store = FeatureStore.open(str(tmp_path / name), dim=D, n_query_tokens=Q)
+        store.ensure_tables()
+        versions = store.table_versions()
+        first, second = _two_runs(store, CommitConfig(optimize_after=False, max_merge_bytes=max_bytes))
+        results[name] = (_store_rows(store), first, second, versions, store.table_versions())
+    one_rows, one_first, one_second, _, _ = results["one"]
+    rows, first, second, before, after = results["batched"]
+    assert rows == one_rows
+    assert rows["videos"] == [["v0", "/a/0.mp4", 2, "m2"], ["v2", "/a/2.mp4", 3, "m1"], ["v3", "/a/3.mp4", 3, "m1"],
+                              ["v4", "/a/4.mp4", 3, "m1"], ["v5", "/a/5.mp4", 2, "m1"], ["x1", "/a/1.mp4", 4, "m1"]]
+    assert [w[0] for w in rows["v0"]] == [0, 1] and {w[2] for w in rows["v0"]} == {"m2"}
+    assert [w[0] for w in rows["v5"]] == [0, 1]
+    assert rows["v5"][0][1] == round(window_rows("v5", 2, seed=13)[0]["tokens"][0][0], 6)
+    assert "v1" not in rows  # the changed file's old id is gone, windows included
+    assert second.replaced_video_ids == ["v1"] and second.skipped_video_ids == ["v2"]
+    # one merge per staged video shard in the batched store (each shard is over the byte bound), one in the other
+    assert (one_first.tables[WINDOWS].merges, one_second.tables[WINDOWS].merges) == (1, 1)
+    assert (first.tables[WINDOWS].merges, second.tables[WINDOWS].merges) == (5, 3)
+    assert after[WINDOWS] - before[WINDOWS] == 5 + 3
+    assert after[VIDEOS] - before[VIDEOS] == 2  # once per run, after the windows
+    for a, b in ((one_first, first), (one_second, second)):
+        for field in ("rows_staged", "rows_after_dedupe", "rows_written", "rows_deleted"):
+            assert getattr(a.tables[WINDOWS], field) == getattr(b.tables[WINDOWS], field), field
+    assert second.tables[WINDOWS].rows_staged == 15 and second.tables[WINDOWS].rows_after_dedupe == 8
+    # v0's window 2 (re-indexed with two windows; its windows 0 and 1 are updated) and the changed file's three
+    assert second.tables[WINDOWS].rows_deleted == 1 + 3

@@ -56,3 +56,17 @@ def test_shard_writer_buffers_and_pickles(tmp_path):
     tables = shards.read_shards(db, "r", FAILURES)
     assert [t.num_rows for t in tables] == [3, 1]
     assert tables[0].schema.equals(failures_schema())
+
+
+def test_shard_writer_flushes_at_its_byte_bound(tmp_path):
+    db = str(tmp_path / "db")
+    row = {"uri": "u" * 1000, "stage": "decode", "error_type": "E", "run_id": "r"}
+    one_row_bytes = pa.Table.from_pylist([row], schema=failures_schema()).nbytes
+    writer = shards.ShardWriter(db, "r", {FAILURES: failures_schema()}, max_buffered_bytes=int(2.5 * one_row_bytes))
+    writer.add(FAILURES, [row])
+    writer.add(FAILURES, [row])
+    assert shards.list_shards(db, "r", FAILURES) == []
+    writer.add(FAILURES, [row])  # over 2.5 rows' bytes: flushed
+    writer.add(FAILURES, [row])
+    writer.flush()
+    assert [t.num_rows for t in shards.read_shards(db, "r", FAILURES)] == [3, 1]

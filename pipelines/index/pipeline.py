@@ -1,0 +1,254 @@
+"""The index job's Beam graph: `build_pipeline` and the transforms it runs on the workers.
+
+    Create(listed files)
+      | Catalog/Hash          content sha256 -> video_id
+      | Catalog/Plan          skip what this model version already indexed
+      | Decode                probe + frames/audio in window-aligned chunks  (CPU)
+      | Encode                RunInference: encoders + causal Q-Former  (GPU when present)
+      | AssembleVideos        per video: its `videos` row and, when indexed completely, all its windows
+      | Failures
+      | Stage/*               Arrow shards in <db>/_staging/<run_id>/
+
+Everything here is unpickled in the SDK worker processes, so this module imports
+only what the workers need: Beam, the media decoders, Arrow shard writing and
+(lazily, in the model handler) torch. Not LanceDB: the store is opened by the
+driver alone (`pipelines.index.job`), before and after the pipeline, and an
+import it does not need costs every worker about a second at start-up.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.ml.inference.base import RunInference
+
+from favor_ops.store import schema as store_schema
+from favor_ops.store.catalog import CatalogConfig, CatalogEntry, content_sha256, plan_indexing, video_id_from_sha256
+from pipelines.index.decode_transform import FAILURES_TAG, HEADERS_TAG, DecodeVideoFn
+from pipelines.index.elements import Failure, VideoHeader, VideoTask, WindowRows
+from pipelines.index.job_config import IndexJobConfig
+from pipelines.index.model_handler import FavorWindowModelHandler
+from pipelines.index.progress import mark_planned
+from pipelines.index.runner_options import LOCAL_RUNNER, default_num_workers
+from pipelines.index.store_transform import WriteShardsFn
+
+# Failures at these stages say nothing about the file itself: it is retried by the next run.
+if TYPE_CHECKING:
+    from pipelines.index.chunk_encoder import ModelDescription
+
+RETRYABLE_STAGES = frozenset({"encode", "store", "window"})
+
+
+class HashFileFn(beam.DoFn):
+    """(uri, size, mtime) -> CatalogEntry with the content hash as video_id."""
+
+    def __init__(self, catalog_config: CatalogConfig, fs_options: dict | None = None):
+        self.catalog_config = catalog_config
+        self.fs_options = fs_options or {}
+
+    def process(self, listed: tuple[str, int, float]):
+        import fsspec
+
+        uri, size, mtime = listed
+        try:
+            fs, path = fsspec.core.url_to_fs(uri, **self.fs_options)
+            digest = content_sha256(fs, path, self.catalog_config.hash_block_bytes)
+        except (OSError, ValueError) as err:
+            yield beam.pvalue.TaggedOutput(
+                FAILURES_TAG, Failure(uri, None, "catalog", type(err).__name__, str(err).splitlines()[0] if str(err) else "")
+            )
+            return
+        yield CatalogEntry(uri=uri, video_id=video_id_from_sha256(digest, self.catalog_config), size_bytes=size, mtime=mtime)
+
+
+def plan_tasks(entries: list[CatalogEntry], video_states: dict, model_version: str, catalog_config: CatalogConfig,
+               db_uri: str, run_id: str):
+    to_index, _skipped = plan_indexing(entries, video_states, model_version, catalog_config)
+    mark_planned(db_uri, run_id, len(to_index))
+    for entry in to_index:
+        yield VideoTask(uri=entry.uri, video_id=entry.video_id, size_bytes=entry.size_bytes)
+
+
+def split_encoded(result):
+    """PredictionResult(MediaChunk, WindowRows | Failure) -> main WindowRows or tagged Failure."""
+    inference = result.inference
+    if isinstance(inference, Failure):
+        yield beam.pvalue.TaggedOutput(FAILURES_TAG, inference)
+    else:
+        yield inference
+
+
+def window_rows_to_records(rows: WindowRows, model_version: str) -> list[dict]:
+    n = len(rows.window_idx)
+    transcripts = rows.transcripts or [""] * n
+    return [
+        {
+            "video_id": rows.video_id,
+            "window_idx": int(rows.window_idx[i]),
+            "t_start": float(rows.t_start[i]),
+            "t_end": float(rows.t_end[i]),
+            "tokens": list(rows.tokens[i].astype(np.float32)),  # (Q, D) -> Q vectors of D
+            "pooled": rows.pooled[i].astype(np.float32),
+            "audio_vec": rows.audio_vec[i].astype(np.float32),
+            "visual_vec": rows.visual_vec[i].astype(np.float32),
+            "has_audio": bool(rows.has_audio),
+            "has_video": bool(rows.has_video),
+            "transcript": transcripts[i],
+            "model_version": model_version,
+        }
+        for i in range(n)
+    ]
+
+
+def failure_to_record(failure: Failure, run_id: str) -> dict:
+    return {
+        "uri": failure.uri,
+        "video_id": failure.video_id,
+        "stage": failure.stage,
+        "error_type": failure.error_type,
+        "message": failure.message,
+        "run_id": run_id,
+        "at": store_schema.utc_now(),
+    }
+
+
+def dead_letter_to_failure(stage: str):
+    """Beam dead-letter element (input, (exc_type, repr, traceback)) -> Failure."""
+
+    def convert(bad):
+        element, (exc_type, exc_repr, _traceback) = bad
+        uri = getattr(element, "uri", None) or (element[0] if isinstance(element, tuple) else str(element))
+        video_id = getattr(element, "video_id", None)
+        name = getattr(exc_type, "__name__", str(exc_type))
+        return Failure(str(uri), video_id, stage, name, str(exc_repr).splitlines()[0][:500])
+
+    return convert
+
+
+def assemble_video_row(keyed, run_id: str, model_version: str):
+    """CoGroupByKey(video_id) of headers, encoded WindowRows and failures -> one `videos` row and, for a video
+    indexed completely, all its windows as one element.
+
+    One element, so one shard: the commit takes a video's windows from the latest shard holding it, and
+    chunks of a video staged in two bundles would lose the older one's windows. Windows of a video that
+    failed (chunks encoded before a later chunk failed) are never staged."""
+    video_id, grouped = keyed
+    headers: list[VideoHeader] = list(grouped["headers"])
+    encoded: list[WindowRows] = sorted(grouped["windows"], key=lambda rows: rows.chunk_idx)
+    windows_done = sum(len(rows.window_idx) for rows in encoded)
+    failures: list[Failure] = list(grouped["failures"])
+    n_input_failures = len(failures)
+    header = headers[0] if headers else None
+    uri = header.uri if header else (failures[0].uri if failures else "")
+    complete = header is not None and not failures and windows_done == header.n_windows
+    if header is not None and not failures and windows_done != header.n_windows:
+        # Never a silent loss: a window count that does not add up is a failure of its own.
+        failures.append(Failure(uri, video_id, "window", "WindowCountMismatch",
+                                f"encoded {windows_done} of {header.n_windows} windows"))
+    if not complete and failures and all(f.stage in RETRYABLE_STAGES for f in failures):
+        # The file may be fine (a model or worker fault): no `videos` row, so the next run tries it again.
+        for failure in failures[n_input_failures:]:
+            yield beam.pvalue.TaggedOutput(FAILURES_TAG, failure)
+        return
+    row = {
+        "video_id": video_id,
+        "uri": uri,
+        "duration_s": header.duration_s if header else None,
+        "fps": header.fps if header else None,
+        "has_audio": header.has_audio if header else None,
+        "has_video": header.has_video if header else None,
+        "n_windows": header.n_windows if complete else 0,
+        "model_version": model_version,
+        "indexed_at": store_schema.utc_now(),
+        "status": store_schema.STATUS_INDEXED if complete else store_schema.STATUS_FAILED,
+        "run_id": run_id,
+    }
+    if complete:
+        yield ("windows", [record for rows in encoded for record in window_rows_to_records(rows, model_version)])
+    yield ("videos", [row])
+    for failure in failures[n_input_failures:]:
+        yield beam.pvalue.TaggedOutput(FAILURES_TAG, failure)
+
+
+# ---------------------------------------------------------------------------------------------
+# Assembly
+# ---------------------------------------------------------------------------------------------
+
+
+def build_pipeline(
+    pipeline: beam.Pipeline,
+    *,
+    listed: list[tuple[str, int, float]],
+    listing_failures: list[Failure],
+    config: IndexJobConfig,
+    model: ModelDescription,
+    video_states: dict,
+    run_id: str,
+    schemas: dict,
+    catalog_config: CatalogConfig,
+):
+    """Add the index job's transforms to `pipeline`; returns nothing (outputs are staged shards)."""
+    files = pipeline | "ListedFiles" >> beam.Create(listed) | "SpreadFiles" >> beam.Reshuffle()
+    hashed = files | "Catalog/Hash" >> beam.ParDo(HashFileFn(catalog_config)).with_outputs(FAILURES_TAG, main="entries")
+    tasks = (
+        hashed.entries
+        | "Catalog/Gather" >> beam.combiners.ToList()
+        | "Catalog/Plan" >> beam.FlatMap(plan_tasks, video_states, model.model_version, catalog_config, config.db, run_id)
+        | "SpreadTasks" >> beam.Reshuffle()
+    )
+    decoded = tasks | "Decode" >> beam.ParDo(
+        DecodeVideoFn(model.decode_config, model.window_spec, config.windows_per_chunk, progress=(config.db, run_id))
+    ).with_outputs(HEADERS_TAG, FAILURES_TAG, main="chunks").with_exception_handling(partial=True)
+    decode_crashes = decoded.bad | "Decode/DeadLetter" >> beam.Map(dead_letter_to_failure("decode"))
+
+    encoded = decoded.chunks | "Encode" >> RunInference(
+        FavorWindowModelHandler(config.model, device=config.device, max_batch_chunks=config.max_batch_chunks,
+                                torch_threads=torch_threads_per_worker(config), asr=config.asr)
+    ).with_exception_handling()
+    encoded_main, encode_dlq = encoded
+    encode_crashes = (
+        [encode_dlq.failed_inferences] + list(encode_dlq.failed_preprocessing) + list(encode_dlq.failed_postprocessing)
+        | "Encode/DeadLetters" >> beam.Flatten()
+        | "Encode/DeadLetter" >> beam.Map(dead_letter_to_failure("encode"))
+    )
+    split = encoded_main | "SplitEncoded" >> beam.FlatMap(split_encoded).with_outputs(FAILURES_TAG, main="rows")
+    window_rows = split.rows
+
+    windows_by_video = window_rows | "Windows/Key" >> beam.Map(lambda rows: (rows.video_id, rows))
+
+    listing = pipeline | "ListingFailures" >> beam.Create(listing_failures)
+    failures = [listing, hashed[FAILURES_TAG], decoded[FAILURES_TAG], decode_crashes, encode_crashes,
+                split[FAILURES_TAG]] | "AllFailures" >> beam.Flatten()
+    failures_by_video = (
+        failures
+        | "Failures/WithVideo" >> beam.Filter(lambda f: f.video_id is not None)
+        | "Failures/Key" >> beam.Map(lambda f: (f.video_id, f))
+    )
+    headers_by_video = decoded[HEADERS_TAG] | "Headers/Key" >> beam.Map(lambda h: (h.video_id, h))
+    videos = (
+        {"headers": headers_by_video, "windows": windows_by_video, "failures": failures_by_video}
+        | "Videos/Group" >> beam.CoGroupByKey()
+        | "AssembleVideos" >> beam.FlatMap(assemble_video_row, run_id, model.model_version).with_outputs(
+            FAILURES_TAG, main="rows"
+        )
+    )
+    all_failures = [failures, videos[FAILURES_TAG]] | "Failures/All" >> beam.Flatten()
+    failure_records = all_failures | "Failures/ToRows" >> beam.Map(lambda f: ("failures", [failure_to_record(f, run_id)]))
+
+    (
+        [videos.rows, failure_records]
+        | "Stage/Flatten" >> beam.Flatten()
+        | "Stage/WriteShards" >> beam.ParDo(WriteShardsFn(config.db, run_id, schemas))
+    )
+
+
+def torch_threads_per_worker(config: IndexJobConfig) -> int | None:
+    """Local runs split the cores between worker processes; remote workers keep torch's default."""
+    if (config.runner or LOCAL_RUNNER).lower() not in (LOCAL_RUNNER, "fnapirunner"):
+        return None
+    cores = default_num_workers()
+    if config.running_mode == "multi_processing":
+        return max(1, cores // (config.num_workers or cores))
+    return cores
