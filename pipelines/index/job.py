@@ -29,7 +29,7 @@ from pipelines.index.elements import Failure
 from pipelines.index.job_config import IndexJobConfig
 from pipelines.index.pipeline import build_pipeline
 from pipelines.index.progress import ProgressMonitor
-from pipelines.index.runner_options import LOCAL_RUNNER, make_pipeline_options, make_runner, quiet_beam_logging
+from pipelines.index.runner_options import is_local_runner, make_pipeline_options, make_runner, quiet_beam_logging
 from pipelines.index.worker_fork_server import WorkerForkServer, fork_supported, shared_fork_server
 
 METRICS_NAMESPACE = "favor.index"
@@ -58,7 +58,9 @@ class IndexSummary:
     # wall seconds per phase: catalog (store open, listing, known videos), pipeline (the Beam run, worker start-up
     # and shut-down included), commit, maintenance (indexes + compaction)
     phase_s: dict[str, float] = field(default_factory=dict)
-    worker_start: str = "cold"  # local runner: "forked" from the warm worker server, or "cold" processes
+    # "forked" (local runner, workers forked from the warm worker server), "cold" (local runner, workers started
+    # from scratch) or "runner" (another runner starts its own workers)
+    worker_start: str = "cold"
 
     @property
     def exit_code(self) -> int:
@@ -95,8 +97,13 @@ def new_run_id() -> str:
 
 
 def uses_forked_workers(config: IndexJobConfig) -> bool:
-    local = (config.runner or LOCAL_RUNNER).lower() in (LOCAL_RUNNER, "fnapirunner")
-    return local and config.running_mode == "multi_processing" and config.fork_workers and fork_supported()
+    return is_local_runner(config.runner) and config.running_mode == "multi_processing" and config.fork_workers and fork_supported()
+
+
+def worker_start_kind(config: IndexJobConfig, fork_server: WorkerForkServer | None) -> str:
+    if fork_server is not None:
+        return "forked"
+    return "cold" if is_local_runner(config.runner) else "runner"
 
 
 def run_index_job(config: IndexJobConfig, *, progress=None) -> IndexSummary:
@@ -132,7 +139,7 @@ def _run_index_job(config: IndexJobConfig, progress, started: float, fork_server
     listed = [(f.uri, f.size_bytes, f.mtime_s) for f in files]
     video_states = store.video_states()
     summary = IndexSummary(run_id=run_id, listed=len(listed), model_version=model.model_version,
-                           worker_start="forked" if fork_server is not None else "cold")
+                           worker_start=worker_start_kind(config, fork_server))
     say(f"catalog: {len(listed)} media files, {len(listing_failures)} unreadable; "
         f"{sum(1 for s in video_states.values() if s[1] == model.model_version)} already known to this model version")
     end_phase("catalog")

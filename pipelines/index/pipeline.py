@@ -31,7 +31,7 @@ from pipelines.index.elements import Failure, VideoHeader, VideoTask, WindowRows
 from pipelines.index.job_config import IndexJobConfig
 from pipelines.index.model_handler import FavorWindowModelHandler
 from pipelines.index.progress import mark_planned
-from pipelines.index.runner_options import LOCAL_RUNNER, default_num_workers
+from pipelines.index.runner_options import default_num_workers, is_local_runner
 from pipelines.index.store_transform import WriteShardsFn
 
 # Failures at these stages say nothing about the file itself: it is retried by the next run.
@@ -246,7 +246,7 @@ def build_pipeline(
 
 def torch_threads_per_worker(config: IndexJobConfig) -> int | None:
     """Local runs split the cores between worker processes; remote workers keep torch's default."""
-    if (config.runner or LOCAL_RUNNER).lower() not in (LOCAL_RUNNER, "fnapirunner"):
+    if not is_local_runner(config.runner):
         return None
     cores = default_num_workers()
     if config.running_mode == "multi_processing":

@@ -20,6 +20,11 @@ LOCAL_RUNNER = "local"
 REFUSED_RUNNERS = {"daskrunner": "Beam's Dask runner silently drops outputs; use local, Flink, Spark or Dataflow"}
 
 
+def is_local_runner(runner: str | None) -> bool:
+    """`local` (the default) or Beam's FnApiRunner named explicitly."""
+    return (runner or LOCAL_RUNNER).strip().lower() in (LOCAL_RUNNER, "fnapirunner")
+
+
 def default_num_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
@@ -63,7 +68,7 @@ def make_pipeline_options(
 ) -> PipelineOptions:
     """PipelineOptions for the job; local runs get `running_mode` with `num_workers` SDK workers."""
     args = list(beam_args)
-    if (runner or LOCAL_RUNNER).lower() in (LOCAL_RUNNER, "fnapirunner"):
+    if is_local_runner(runner):
         workers = num_workers or default_num_workers()
         # multi_processing: the runner object already carries the worker-process environment (make_runner);
         # naming the mode here would make Beam replace it with its stock, chatty worker command.
