@@ -57,7 +57,9 @@ def resolve_model_spec(spec: str | None) -> str:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    if not args.cold_workers and args.runner.lower() in ("local", "fnapirunner") and args.running_mode == "multi_processing":
+    from pipelines.index.runner_options import forks_workers
+
+    if forks_workers(args.runner, args.running_mode, fork_workers=not args.cold_workers):
         from pipelines.index.worker_fork_server import shared_fork_server
 
         # First thing: the warm worker server imports Beam, torch and the model code while this process does.

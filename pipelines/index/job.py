@@ -29,8 +29,14 @@ from pipelines.index.elements import Failure
 from pipelines.index.job_config import IndexJobConfig
 from pipelines.index.pipeline import build_pipeline
 from pipelines.index.progress import ProgressMonitor
-from pipelines.index.runner_options import is_local_runner, make_pipeline_options, make_runner, quiet_beam_logging
-from pipelines.index.worker_fork_server import WorkerForkServer, fork_supported, shared_fork_server
+from pipelines.index.runner_options import (
+    forks_workers,
+    is_local_runner,
+    make_pipeline_options,
+    make_runner,
+    quiet_beam_logging,
+)
+from pipelines.index.worker_fork_server import WorkerForkServer, shared_fork_server
 
 METRICS_NAMESPACE = "favor.index"
 
@@ -96,10 +102,6 @@ def new_run_id() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
 
 
-def uses_forked_workers(config: IndexJobConfig) -> bool:
-    return is_local_runner(config.runner) and config.running_mode == "multi_processing" and config.fork_workers and fork_supported()
-
-
 def worker_start_kind(config: IndexJobConfig, fork_server: WorkerForkServer | None) -> str:
     if fork_server is not None:
         return "forked"
@@ -111,11 +113,8 @@ def run_index_job(config: IndexJobConfig, *, progress=None) -> IndexSummary:
     started = time.perf_counter()
     # The process's warm worker server (`favor index` has started it already; else it starts now and warms up
     # while the driver opens the store and lists the archive).
-    fork_server = shared_fork_server(config.asr) if uses_forked_workers(config) else None
-    return _run_index_job(config, progress, started, fork_server)
-
-
-def _run_index_job(config: IndexJobConfig, progress, started: float, fork_server: WorkerForkServer | None) -> IndexSummary:
+    forked = forks_workers(config.runner, config.running_mode, config.fork_workers)
+    fork_server = shared_fork_server(config.asr) if forked else None
     run_id = config.run_id or new_run_id()
     say = progress or (lambda message: None)
     phase_started = started

@@ -14,8 +14,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from apache_beam.options.pipeline_options import PipelineOptions
-
 LOCAL_RUNNER = "local"
 REFUSED_RUNNERS = {"daskrunner": "Beam's Dask runner silently drops outputs; use local, Flink, Spark or Dataflow"}
 
@@ -23,6 +21,14 @@ REFUSED_RUNNERS = {"daskrunner": "Beam's Dask runner silently drops outputs; use
 def is_local_runner(runner: str | None) -> bool:
     """`local` (the default) or Beam's FnApiRunner named explicitly."""
     return (runner or LOCAL_RUNNER).strip().lower() in (LOCAL_RUNNER, "fnapirunner")
+
+
+def forks_workers(runner: str | None, running_mode: str, fork_workers: bool = True) -> bool:
+    """Whether a job's SDK workers are forked from the warm worker server (pipelines.index.worker_fork_server):
+    local multi-process runs where fork is supported, unless asked not to."""
+    from pipelines.index.worker_fork_server import fork_supported
+
+    return fork_workers and is_local_runner(runner) and running_mode == "multi_processing" and fork_supported()
 
 
 def default_num_workers() -> int:
@@ -65,8 +71,10 @@ def make_pipeline_options(
     beam_args: Sequence[str] = (),
     num_workers: int | None = None,
     running_mode: str = "multi_processing",
-) -> PipelineOptions:
+):
     """PipelineOptions for the job; local runs get `running_mode` with `num_workers` SDK workers."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
     args = list(beam_args)
     if is_local_runner(runner):
         workers = num_workers or default_num_workers()

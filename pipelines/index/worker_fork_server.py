@@ -31,8 +31,8 @@ import shutil
 import signal
 import socket
 import struct
-import sys
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -46,7 +46,7 @@ _PR_SET_PDEATHSIG = 1
 
 
 def fork_supported() -> bool:
-    """Forking warm workers needs fork, Unix sockets with descriptor passing, and Linux's PR_SET_PDEATHSIG."""
+    """Warm workers need fork, Unix sockets that pass descriptors, and Linux's PR_SET_PDEATHSIG."""
     return sys.platform.startswith("linux") and hasattr(os, "fork") and hasattr(socket, "send_fds")
 
 
@@ -113,12 +113,12 @@ def _run_worker(request: dict, fds: list[int], target: Callable[[], None]) -> No
 
 
 class _Server:
-    """The forked server's loop: accept requests, fork workers, relay exit statuses, reap."""
+    """The server's loop: accept requests, fork workers, relay exit statuses, reap; ends with its parent."""
 
-    def __init__(self, listener: socket.socket, driver_pid: int, target: Callable[[], None]):
+    def __init__(self, listener: socket.socket, parent_pid: int, target: Callable[[], None]):
         self.listener = listener
         self.target = target
-        self.driver_pid = driver_pid
+        self.parent_pid = parent_pid
         self.selector = selectors.DefaultSelector()
         self.workers: dict[int, socket.socket] = {}  # worker pid -> its client's connection
         self.stopping = False
@@ -126,7 +126,7 @@ class _Server:
     def serve(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
         self.selector.register(self.listener, selectors.EVENT_READ, "accept")
-        while not self.stopping and os.getppid() == self.driver_pid:
+        while not self.stopping and os.getppid() == self.parent_pid:
             for key, _events in self.selector.select(timeout=0.05):
                 if key.data == "accept":
                     self._accept()
