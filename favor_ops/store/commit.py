@@ -2,10 +2,13 @@
 
 Steps of `commit_run(store, run_id)`:
 1. read the run's `videos`, `failures` and `answers` shards (one small row per video or failure) and
-   cast them to the table schemas; of the `windows` shards read only the video ids at first;
+   cast them to the table schemas; of the `windows` shards read only (video_id, window_idx) at first;
 2. deduplicate keys inside the run, last writer wins: a later shard beats an earlier one and,
-   inside a shard, a later row beats an earlier one. Windows are chosen per video: all windows
-   of a video come from the latest shard that holds that video (never a mix of two attempts);
+   inside a shard, a later row beats an earlier one. The windows written are those of the run's
+   `videos` rows with status indexed, windows 0 .. n_windows-1 of each, gathered from every shard
+   that holds them (the job stages each chunk's windows where it was encoded). An indexed video
+   whose windows are not all staged is not listed: it becomes a `commit` failure and the next run
+   redoes it;
 3. drop what would not change anything: a `videos` row equal to the stored one in
    (uri, model_version, status) and its windows; a failed attempt never replaces a video
    already indexed with the same model version; a failure equal to one already recorded for the
@@ -44,6 +47,7 @@ from favor_ops.store.schema import (
     WINDOWS,
     check_window_tokens,
     conform,
+    utc_now,
 )
 
 @dataclass(frozen=True)
@@ -119,57 +123,94 @@ def _staged(store: FeatureStore, run_id: str, name: str) -> tuple[pa.Table | Non
 
 @dataclass
 class StagedWindows:
-    """Where a run's windows are, without holding them: shard paths and, per video, its newest shard."""
+    """Where a run's windows are, without holding them: shard paths and, per video, its last shard and the
+    window indexes staged for it."""
 
     paths: list[str]  # windows shards, oldest first
-    latest_shard: dict[str, int]  # video_id -> ordinal (in `paths`) of the newest shard holding that video
+    last_shard: dict[str, int]  # video_id -> ordinal (in `paths`) of the newest shard holding that video
+    window_idx: dict[str, set[int]]  # video_id -> window indexes staged (duplicates once)
     rows: int  # rows staged, duplicates included
 
 
 def scan_staged_windows(store: FeatureStore, run_id: str) -> StagedWindows:
-    """One pass over the run's windows shards keeping only their video ids (one shard in memory at a time)."""
+    """One pass over the run's windows shards reading only (video_id, window_idx): memory-mapped for a local
+    store, so the tokens are not read here."""
     paths = shards.list_shards(store.uri, run_id, WINDOWS, fs_options=store.fs_options)
-    latest: dict[str, int] = {}
+    last: dict[str, int] = {}
+    window_idx: dict[str, set[int]] = {}
     rows = 0
     for ordinal, path in enumerate(paths):
-        video_ids = shards.read_shard(path, db_uri=store.uri, fs_options=store.fs_options).column("video_id")
-        rows += len(video_ids)
-        for video_id in pc.unique(video_ids).to_pylist():
-            latest[video_id] = ordinal
-    return StagedWindows(paths=paths, latest_shard=latest, rows=rows)
+        keys = shards.read_shard_columns(path, ["video_id", "window_idx"], db_uri=store.uri,
+                                         fs_options=store.fs_options)
+        rows += keys.num_rows
+        for video_id, idx in zip(keys.column("video_id").to_pylist(), keys.column("window_idx").to_pylist()):
+            last[video_id] = ordinal
+            window_idx.setdefault(video_id, set()).add(idx)
+    return StagedWindows(paths=paths, last_shard=last, window_idx=window_idx, rows=rows)
 
 
 def window_batches(
-    store: FeatureStore, staged: StagedWindows, skip_video_ids: set[str], max_batch_bytes: int
+    store: FeatureStore, staged: StagedWindows, n_windows: dict[str, int], max_batch_bytes: int
 ) -> Iterator[pa.Table]:
-    """The run's windows to write, deduplicated, as tables of about `max_batch_bytes` (never a video split
-    across two: each batch replaces its videos' windows whole).
+    """The run's windows to write, deduplicated, as tables of about `max_batch_bytes`, never a video split
+    across two (each batch's merge replaces its videos' windows whole).
 
-    All windows of a video come from the newest shard holding it (never a mix of two attempts), and inside
-    that shard the last row of a (video_id, window_idx) wins. Videos in `skip_video_ids` are left out.
-    A batch holds whole shards, so it is at most `max_batch_bytes` plus one shard."""
+    Only videos in `n_windows` (video_id -> the window count of its committed `videos` row) are written, and
+    of each only windows 0 .. n-1. A video's windows may lie in several shards (the job stages each encoded
+    chunk where it was encoded); they are gathered in shard order and the last row of a (video_id,
+    window_idx) wins. A video is complete once its last shard is read; rows of videos still open wait for
+    their next shard, so a batch holds about `max_batch_bytes`, plus the rows of videos open across shards."""
     schema = store.schema(WINDOWS)
-    pending: list[pa.Table] = []
-    pending_bytes = 0
+    closed: list[pa.Table] = []  # rows of videos whose last shard has been read
+    closed_bytes = 0
+    open_rows: list[pa.Table] = []  # rows of videos with shards still to come
     for ordinal, path in enumerate(staged.paths):
         shard = conform(shards.read_shard(path, db_uri=store.uri, fs_options=store.fs_options), schema, table=WINDOWS)
         video_ids = shard.column("video_id").to_pylist()
-        keep = np.fromiter(
-            (staged.latest_shard[v] == ordinal and v not in skip_video_ids for v in video_ids), dtype=bool,
-            count=len(video_ids),
-        )
+        window_idx = shard.column("window_idx").to_pylist()
+        keep = np.fromiter((v in n_windows and i < n_windows[v] for v, i in zip(video_ids, window_idx)),
+                           dtype=bool, count=len(video_ids))
         if not keep.all():
             shard = shard.filter(pa.array(keep))  # filter copies every column: only when something goes
-        shard = dedupe_last(shard, TABLE_KEYS[WINDOWS])
         if shard.num_rows == 0:
             continue
-        pending.append(shard)
-        pending_bytes += shard.nbytes
-        if pending_bytes >= max_batch_bytes:
-            yield pa.concat_tables(pending)
-            pending, pending_bytes = [], 0
-    if pending:
-        yield pa.concat_tables(pending)
+        rows = pa.concat_tables(open_rows + [shard]) if open_rows else shard
+        ending = np.fromiter((staged.last_shard[v] == ordinal for v in rows.column("video_id").to_pylist()),
+                             dtype=bool, count=rows.num_rows)
+        if ending.all():
+            done, open_rows = rows, []
+        else:
+            done, open_rows = rows.filter(pa.array(ending)), [rows.filter(pa.array(~ending))]
+        if done.num_rows:
+            closed.append(done)
+            closed_bytes += done.nbytes
+        if closed_bytes >= max_batch_bytes:
+            yield dedupe_last(pa.concat_tables(closed), TABLE_KEYS[WINDOWS])
+            closed, closed_bytes = [], 0
+    if closed:
+        yield dedupe_last(pa.concat_tables(closed), TABLE_KEYS[WINDOWS])
+
+
+def incomplete_videos(staged: StagedWindows, n_windows: dict[str, int]) -> dict[str, str]:
+    """video_id -> what is missing, for videos whose staged windows do not cover 0 .. n-1."""
+    missing = {}
+    for video_id, n in n_windows.items():
+        have = sum(1 for i in staged.window_idx.get(video_id, ()) if 0 <= i < n)
+        if have != n:
+            missing[video_id] = f"{have} of {n} windows staged"
+    return missing
+
+
+def _indexed_window_counts(videos: pa.Table | None) -> dict[str, int]:
+    """video_id -> n_windows of the run's `videos` rows with status indexed (the windows the commit writes)."""
+    if videos is None:
+        return {}
+    return {
+        vid: n
+        for vid, n, status in zip(videos["video_id"].to_pylist(), videos["n_windows"].to_pylist(),
+                                  videos["status"].to_pylist())
+        if status == STATUS_INDEXED and n
+    }
 
 
 def _filter_isin(table: pa.Table, column: str, values: set, keep: bool) -> pa.Table:
@@ -200,7 +241,7 @@ def commit_run(store: FeatureStore, run_id: str, config: CommitConfig = CommitCo
     if store.shape is None:
         if shards.list_shards(store.uri, run_id, WINDOWS, fs_options=store.fs_options):
             raise StoreSchemaError(store.uri, "windows shards staged but the store has no D; open it with dim=D")
-        staged_windows = StagedWindows(paths=[], latest_shard={}, rows=0)
+        staged_windows = StagedWindows(paths=[], last_shard={}, window_idx={}, rows=0)
     else:
         staged_windows = scan_staged_windows(store, run_id)
     result.tables[VIDEOS].rows_staged = n_videos
@@ -232,6 +273,22 @@ def commit_run(store: FeatureStore, run_id: str, config: CommitConfig = CommitCo
             result.skipped_video_ids = sorted(drop)
             videos = _filter_isin(videos, "video_id", drop, keep=False)
 
+    # -- indexed videos whose windows are not all staged are not listed: a failure row, and the next run redoes them
+    n_windows = _indexed_window_counts(videos)
+    missing = incomplete_videos(staged_windows, n_windows)
+    if missing:
+        uris = dict(zip(videos["video_id"].to_pylist(), videos["uri"].to_pylist()))
+        videos = _filter_isin(videos, "video_id", set(missing), keep=False)
+        for video_id in missing:
+            del n_windows[video_id]
+        lost = [
+            {"uri": uris[vid], "video_id": vid, "stage": "commit", "error_type": "WindowCountMismatch",
+             "message": message, "run_id": run_id, "at": utc_now()}
+            for vid, message in sorted(missing.items())
+        ]
+        lost_table = pa.Table.from_pylist(lost, schema=store.schema(FAILURES))
+        failures = lost_table if failures is None else pa.concat_tables([failures, lost_table])
+
     # -- changed files: stored rows of the same uri under another video_id are replaced
     incoming_ids = set(videos["video_id"].to_pylist()) if videos is not None else set()
     incoming_uris = set(videos["uri"].to_pylist()) if videos is not None else set()
@@ -240,10 +297,9 @@ def commit_run(store: FeatureStore, run_id: str, config: CommitConfig = CommitCo
 
     # -- windows: batches of whole videos; each batch's merge deletes the stale windows of its videos, the
     # last one also those of rewritten videos without windows and of replaced files
-    window_ids = set(staged_windows.latest_shard) - drop
-    rewrite_ids = window_ids | incoming_ids | set(old_ids)
+    rewrite_ids = set(n_windows) | incoming_ids | set(old_ids)
     if store.shape is not None:
-        batches = window_batches(store, staged_windows, drop, config.max_merge_bytes)
+        batches = window_batches(store, staged_windows, n_windows, config.max_merge_bytes)
         _write_windows(store, batches, rewrite_ids, result.tables[WINDOWS])
 
     # -- failures

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 import fsspec
+import fsspec.implementations.local
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
@@ -105,6 +106,16 @@ def read_shard(path: str, *, db_uri: str, fs_options: Mapping | None = None) -> 
     fs, _ = _fs(db_uri, fs_options)
     with fs.open(path, "rb") as source:
         return ipc.open_file(source).read_all()
+
+
+def read_shard_columns(path: str, columns: list[str], *, db_uri: str, fs_options: Mapping | None = None) -> pa.Table:
+    """Some columns of a shard. A local shard is memory-mapped, so the columns not asked for (the window
+    tokens) are never read from disk; other filesystems read the whole file."""
+    fs, _ = _fs(db_uri, fs_options)
+    if isinstance(fs, fsspec.implementations.local.LocalFileSystem):
+        with pa.memory_map(path, "r") as source:
+            return ipc.open_file(source).read_all().select(columns)
+    return read_shard(path, db_uri=db_uri, fs_options=fs_options).select(columns)
 
 
 def read_shards(

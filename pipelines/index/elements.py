@@ -78,6 +78,16 @@ class WindowRows:
 
 
 @dataclass(frozen=True)
+class EncodedChunk:
+    """That a chunk's windows were encoded and staged: what the per-video assembly needs of them (its tokens
+    stay in the worker that encoded them and go straight to a shard)."""
+
+    video_id: str
+    chunk_idx: int
+    n_windows: int
+
+
+@dataclass(frozen=True)
 class Failure:
     """A failed input: becomes one `failures` row."""
 

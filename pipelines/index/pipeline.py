@@ -5,9 +5,13 @@
       | Catalog/Plan          skip what this model version already indexed
       | Decode                probe + frames/audio in window-aligned chunks  (CPU)
       | Encode                RunInference: encoders + causal Q-Former  (GPU when present)
-      | AssembleVideos        per video: its `videos` row and, when indexed completely, all its windows
-      | Failures
-      | Stage/*               Arrow shards in <db>/_staging/<run_id>/
+      | Windows/Stage         each chunk's windows -> Arrow shards, in the worker that encoded them
+      | AssembleVideos        per video (a CoGroupByKey of small records: header, chunk window counts,
+      |                       failures): its `videos` row, indexed when every window was staged
+      | Stage/*               videos and failures rows -> Arrow shards in <db>/_staging/<run_id>/
+
+Window tokens never go through the shuffle: the commit (favor_ops.store.commit) writes the windows of
+the videos the run lists as indexed and ignores the staged windows of the others.
 
 Everything here is unpickled in the SDK worker processes, so this module imports
 only what the workers need: Beam, the media decoders, Arrow shard writing and
@@ -21,18 +25,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import apache_beam as beam
-import numpy as np
 from apache_beam.ml.inference.base import RunInference
 
 from favor_ops.store import schema as store_schema
 from favor_ops.store.catalog import CatalogConfig, CatalogEntry, content_sha256, plan_indexing, video_id_from_sha256
 from pipelines.index.decode_transform import FAILURES_TAG, HEADERS_TAG, DecodeVideoFn
-from pipelines.index.elements import Failure, VideoHeader, VideoTask, WindowRows
+from pipelines.index.elements import EncodedChunk, Failure, VideoHeader, VideoTask
 from pipelines.index.job_config import IndexJobConfig
 from pipelines.index.model_handler import FavorWindowModelHandler
 from pipelines.index.progress import mark_planned
 from pipelines.index.runner_options import default_num_workers, is_local_runner
-from pipelines.index.store_transform import WriteShardsFn
+from pipelines.index.store_transform import StageWindowsFn, WriteShardsFn
 
 # Failures at these stages say nothing about the file itself: it is retried by the next run.
 if TYPE_CHECKING:
@@ -80,28 +83,6 @@ def split_encoded(result):
         yield inference
 
 
-def window_rows_to_records(rows: WindowRows, model_version: str) -> list[dict]:
-    n = len(rows.window_idx)
-    transcripts = rows.transcripts or [""] * n
-    return [
-        {
-            "video_id": rows.video_id,
-            "window_idx": int(rows.window_idx[i]),
-            "t_start": float(rows.t_start[i]),
-            "t_end": float(rows.t_end[i]),
-            "tokens": list(rows.tokens[i].astype(np.float32)),  # (Q, D) -> Q vectors of D
-            "pooled": rows.pooled[i].astype(np.float32),
-            "audio_vec": rows.audio_vec[i].astype(np.float32),
-            "visual_vec": rows.visual_vec[i].astype(np.float32),
-            "has_audio": bool(rows.has_audio),
-            "has_video": bool(rows.has_video),
-            "transcript": transcripts[i],
-            "model_version": model_version,
-        }
-        for i in range(n)
-    ]
-
-
 def failure_to_record(failure: Failure, run_id: str) -> dict:
     return {
         "uri": failure.uri,
@@ -128,16 +109,15 @@ def dead_letter_to_failure(stage: str):
 
 
 def assemble_video_row(keyed, run_id: str, model_version: str):
-    """CoGroupByKey(video_id) of headers, encoded WindowRows and failures -> one `videos` row and, for a video
-    indexed completely, all its windows as one element.
+    """CoGroupByKey(video_id) of headers, EncodedChunks and failures -> one `videos` row (and new failures).
 
-    One element, so one shard: the commit takes a video's windows from the latest shard holding it, and
-    chunks of a video staged in two bundles would lose the older one's windows. Windows of a video that
-    failed (chunks encoded before a later chunk failed) are never staged."""
+    The row says indexed when the video's chunks add up to its window count and nothing failed; the commit
+    then writes its staged windows. The staged windows of any other video (chunks encoded before a later
+    chunk failed) are never written."""
     video_id, grouped = keyed
     headers: list[VideoHeader] = list(grouped["headers"])
-    encoded: list[WindowRows] = sorted(grouped["windows"], key=lambda rows: rows.chunk_idx)
-    windows_done = sum(len(rows.window_idx) for rows in encoded)
+    encoded: list[EncodedChunk] = list(grouped["windows"])
+    windows_done = sum(chunk.n_windows for chunk in encoded)
     failures: list[Failure] = list(grouped["failures"])
     n_input_failures = len(failures)
     header = headers[0] if headers else None
@@ -165,8 +145,6 @@ def assemble_video_row(keyed, run_id: str, model_version: str):
         "status": store_schema.STATUS_INDEXED if complete else store_schema.STATUS_FAILED,
         "run_id": run_id,
     }
-    if complete:
-        yield ("windows", [record for rows in encoded for record in window_rows_to_records(rows, model_version)])
     yield ("videos", [row])
     for failure in failures[n_input_failures:]:
         yield beam.pvalue.TaggedOutput(FAILURES_TAG, failure)
@@ -215,8 +193,13 @@ def build_pipeline(
     )
     split = encoded_main | "SplitEncoded" >> beam.FlatMap(split_encoded).with_outputs(FAILURES_TAG, main="rows")
     window_rows = split.rows
-
-    windows_by_video = window_rows | "Windows/Key" >> beam.Map(lambda rows: (rows.video_id, rows))
+    # Fused with Encode: each chunk's tokens are written to a shard by the worker that encoded them; only the
+    # small EncodedChunk records go on to the per-video assembly.
+    windows_by_video = (
+        window_rows
+        | "Windows/Stage" >> beam.ParDo(StageWindowsFn(config.db, run_id, schemas, model.model_version))
+        | "Windows/Key" >> beam.Map(lambda chunk: (chunk.video_id, chunk))
+    )
 
     listing = pipeline | "ListingFailures" >> beam.Create(listing_failures)
     failures = [listing, hashed[FAILURES_TAG], decoded[FAILURES_TAG], decode_crashes, encode_crashes,

@@ -95,7 +95,7 @@ def test_duplicate_keys_across_shards_last_writer_wins(store):
     assert result.tables[WINDOWS].rows_staged == 6
     assert result.tables[WINDOWS].rows_after_dedupe == 2
     w = store.windows_for_video("v1")
-    assert w["window_idx"].tolist() == [0, 1]  # all windows from the newest shard, none from the older
+    assert w["window_idx"].tolist() == [0, 1]  # only windows below the listed count, none left from the older
     assert [row[0][0] for row in w["tokens"]] == [3.0, 2.0]  # inside a shard the later row wins
     assert store.videos_df()["n_windows"].tolist() == [2]
 
@@ -266,7 +266,7 @@ def _two_runs(store, config):
     stage(store, "r2", WINDOWS, window_rows("x1", 4, seed=11))
     stage(store, "r2", VIDEOS, [video_row("x1", "/a/1.mp4", 4, "r2")])  # /a/1.mp4 changed: v1 -> x1
     stage(store, "r2", WINDOWS, window_rows("v5", 4, seed=12))
-    stage(store, "r2", WINDOWS, window_rows("v5", 2, seed=13))  # retried: the newer attempt wins whole
+    stage(store, "r2", WINDOWS, window_rows("v5", 2, seed=13))  # retried: the newer attempt wins, no window 2-3
     stage(store, "r2", VIDEOS, [video_row("v5", "/a/5.mp4", 2, "r2")])
     stage(store, "r2", WINDOWS, window_rows("v2", 3, seed=2))
     stage(store, "r2", VIDEOS, [video_row("v2", "/a/2.mp4", 3, "r1")])  # unchanged: skipped
@@ -305,3 +305,56 @@ def test_windows_commit_in_batches_equals_one_merge(tmp_path):
     assert second.tables[WINDOWS].rows_staged == 15 and second.tables[WINDOWS].rows_after_dedupe == 8
     # v0's window 2 (re-indexed with two windows; its windows 0 and 1 are updated) and the changed file's three
     assert second.tables[WINDOWS].rows_deleted == 1 + 3
+
+
+def _chunk(vid, first, n, *, seed):
+    """Windows first .. first+n-1 of the video `window_rows(vid, ..., seed=seed)` describes."""
+    return window_rows(vid, first + n, seed=seed)[first:]
+
+
+def test_a_video_s_chunks_staged_in_several_shards_are_gathered_whole(tmp_path):
+    """The job stages each chunk where it was encoded, so a video's windows lie in several shards, mixed with
+    other videos'. Every byte bound stores the same rows; a batch never splits a video (its merge would
+    delete the other batch's windows of that video)."""
+    results = {}
+    for name, max_bytes in (("one", 1 << 30), ("batched", 1)):
+        store = FeatureStore.open(str(tmp_path / name), dim=D, n_query_tokens=Q)
+        store.ensure_tables()
+        stage(store, "r", WINDOWS, _chunk("a", 0, 2, seed=1) + _chunk("b", 0, 3, seed=2))
+        stage(store, "r", WINDOWS, _chunk("c", 0, 1, seed=3) + _chunk("a", 2, 2, seed=1))
+        stage(store, "r", WINDOWS, _chunk("b", 3, 1, seed=2) + _chunk("a", 4, 1, seed=1))
+        stage(store, "r", VIDEOS, [video_row("a", "/a/a.mp4", 5, "r"), video_row("b", "/a/b.mp4", 4, "r"),
+                                   video_row("c", "/a/c.mp4", 1, "r")])
+        result = commit_run(store, "r", CommitConfig(optimize_after=False, max_merge_bytes=max_bytes))
+        results[name] = (_store_rows(store), result)
+    rows, batched = results["batched"]
+    assert rows == results["one"][0]
+    for vid, n, seed in (("a", 5, 1), ("b", 4, 2), ("c", 1, 3)):
+        expected = [(w["window_idx"], round(w["tokens"][0][0], 6), "m1") for w in window_rows(vid, n, seed=seed)]
+        assert rows[vid] == expected
+    # shard 1 ends no video; shard 2 ends c; shard 3 ends a and b: two merges, each of whole videos
+    assert batched.tables[WINDOWS].merges == 2 and results["one"][1].tables[WINDOWS].merges == 1
+    assert batched.tables[WINDOWS].rows_written == 10
+
+
+def test_staged_windows_of_a_video_not_listed_indexed_are_not_written(store):
+    """Chunks encoded before a later chunk failed are staged, but the run lists the video failed (or not at all,
+    for a retryable fault): none of its windows is written."""
+    stage(store, "r", WINDOWS, window_rows("bad", 2) + window_rows("retry", 1) + window_rows("ok", 1))
+    stage(store, "r", VIDEOS, [video_row("bad", "/a/bad.mp4", 0, "r", status="failed"),
+                               video_row("ok", "/a/ok.mp4", 1, "r")])
+    result = commit_run(store, "r", NO_OPT)
+    assert result.tables[WINDOWS].rows_staged == 4 and result.tables[WINDOWS].rows_written == 1
+    assert store.counts()["windows"] == 1 and len(store.windows_for_video("ok")) == 1
+
+
+def test_an_indexed_video_with_windows_missing_becomes_a_commit_failure(store):
+    """Never a listed video without its windows: the row is dropped, a failure says why, the next run redoes it."""
+    stage(store, "r", WINDOWS, window_rows("short", 3)[:2] + window_rows("ok", 1))
+    stage(store, "r", VIDEOS, [video_row("short", "/a/short.mp4", 3, "r"), video_row("ok", "/a/ok.mp4", 1, "r")])
+    commit_run(store, "r", NO_OPT)
+    assert store.videos_df()["video_id"].tolist() == ["ok"]
+    assert len(store.windows_for_video("short")) == 0
+    assert store.failures_df()[["uri", "video_id", "stage", "error_type", "message"]].values.tolist() == [
+        ["/a/short.mp4", "short", "commit", "WindowCountMismatch", "2 of 3 windows staged"]]
+    assert "short" not in store.indexed_video_ids("m1")
