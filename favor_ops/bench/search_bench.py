@@ -14,7 +14,8 @@ exactly as the index job builds them; when no `--methods` entry searches `tokens
 one: IVF partitions over windows x tokens vectors) is not built.
 
 Then N text-like queries (a unit vector near one cluster centre + one or two words) run through
-favor_ops.retrieval.search and report p50/p95 latency of
+favor_ops.retrieval.search, one pass over all queries per method (after 10 untimed warm-up queries), and report
+p50/p95 latency of
 - MaxSim over `tokens` (ANN, av mode), pooled-vector ANN, full text, hybrid (pooled + text, RRF),
   and the whole av search (filters, ANN, span merging, uri lookup) -- each selectable with --methods;
 - pooled ANN + exact MaxSim re-rank (favor_ops.retrieval.search.pooled_rerank_window_hits): the C windows
@@ -367,14 +368,25 @@ def run_search_bench(cfg: SearchBenchConfig = SearchBenchConfig(), progress: boo
             index_types = ann_index_types(store)
             maxsim_path = "pooled_rerank" if use_pooled_rerank(index_types) else "multivector"
             rss.enter("queries")
-            for i in range(n_total):
-                timed = i >= cfg.warmup_queries
-                qv = query_vectors[i]
-                query = QueryVectors(vector=qv)
-                exact_tokens, exact_pooled = set(truth["maxsim_ids"][i].tolist()), set(truth["pooled_ids"][i].tolist())
-                seconds: dict[str, float] = {}
-                for name in methods:
+
+            def timed_pass(run_query) -> list[float]:
+                """One pass of the queries through one method; returns the timed (non-warm-up) seconds."""
+                seconds = []
+                for i in range(n_total):
                     t0 = time.perf_counter()
+                    run_query(i)
+                    if i >= cfg.warmup_queries:
+                        seconds.append(time.perf_counter() - t0)
+                return seconds
+
+            # One pass per method, so no method runs right after another's work: the exact scans' BLAS threads
+            # keep spinning for a while after a large matmul, which slowed the next LanceDB query when the methods
+            # were interleaved query by query (a server runs its own searches only).
+            for name in methods:
+                hits_of: dict[int, list] = {}
+
+                def run_method(i: int, name: str = name, hits_of: dict = hits_of) -> None:
+                    qv = query_vectors[i]
                     if name == "maxsim_ann":
                         hits = vector_window_hits(store, "tokens", qv[None, :], fetch)
                     elif name == "pooled_ann":
@@ -382,36 +394,40 @@ def run_search_bench(cfg: SearchBenchConfig = SearchBenchConfig(), progress: boo
                     elif name == "fulltext":
                         hits = text_window_hits(store, texts[i], fetch)
                     elif name == "hybrid":
-                        hits = rank_windows(store, SearchRequest(text=texts[i], mode=MODE_HYBRID, k=k), query)
+                        hits = rank_windows(store, SearchRequest(text=texts[i], mode=MODE_HYBRID, k=k),
+                                            QueryVectors(vector=qv))
                     else:
-                        hits = search_encoded(store, SearchRequest(text=texts[i], mode=MODE_AV, k=k), query)
-                    seconds[name] = time.perf_counter() - t0
-                    if timed and name == "maxsim_ann":
-                        recalls["maxsim"].append(len(set(window_ids(hits[:k])) & exact_tokens) / k)
-                    if timed and name == "pooled_ann":
-                        recalls["pooled"].append(len(set(window_ids(hits[:k])) & exact_pooled) / k)
-                for candidates in cfg.rerank_candidates:
-                    t0 = time.perf_counter()
-                    reranked = pooled_rerank_window_hits(store, qv[None, :], k, index_types=index_types,
-                                                         cfg=SearchConfig(maxsim_rerank_candidates=candidates))
-                    elapsed = time.perf_counter() - t0
-                    keys = [(h.video_id, h.window_idx) for h in reranked]
+                        hits = search_encoded(store, SearchRequest(text=texts[i], mode=MODE_AV, k=k),
+                                              QueryVectors(vector=qv))
+                    hits_of[i] = hits
+
+                timings[name] = timed_pass(run_method)
+                for i in range(cfg.warmup_queries, n_total):
+                    if name == "maxsim_ann":
+                        exact = set(truth["maxsim_ids"][i].tolist())
+                        recalls["maxsim"].append(len(set(window_ids(hits_of[i][:k])) & exact) / k)
+                    if name == "pooled_ann":
+                        exact = set(truth["pooled_ids"][i].tolist())
+                        recalls["pooled"].append(len(set(window_ids(hits_of[i][:k])) & exact) / k)
+            for candidates in cfg.rerank_candidates:
+                reranked_of: dict[int, list] = {}
+
+                def run_rerank(i: int, candidates: int = candidates, reranked_of: dict = reranked_of) -> None:
+                    reranked_of[i] = pooled_rerank_window_hits(
+                        store, query_vectors[i][None, :], k, index_types=index_types,
+                        cfg=SearchConfig(maxsim_rerank_candidates=candidates))
+
+                rerank_times[candidates] = timed_pass(run_rerank)
+                for i in range(cfg.warmup_queries, n_total):
+                    reranked = reranked_of[i]
+                    ids = {int(h.video_id, 16) * cfg.windows_per_video + h.window_idx for h in reranked}
+                    rerank_recalls[candidates].append(len(ids & set(truth["maxsim_ids"][i].tolist())) / k)
                     scores = np.array([h.score for h in reranked])
-                    if timed:
-                        rerank_times[candidates].append(elapsed)
-                        ids = {int(v, 16) * cfg.windows_per_video + w for v, w in keys}
-                        rerank_recalls[candidates].append(len(ids & exact_tokens) / k)
-                        rerank_score_ratio[candidates].append(float(scores.mean() / truth["maxsim_scores"][i].mean()))
-                if data.tokens is not None:
-                    t0 = time.perf_counter()
-                    exact_maxsim_top(data.tokens, cfg.n_query_tokens, qv[None, :], k)
-                    seconds["maxsim_exact"] = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                exact_cosine_top(data.pooled, qv, k)
-                seconds["pooled_exact"] = time.perf_counter() - t0
-                if timed:
-                    for name, value in seconds.items():
-                        timings[name].append(value)
+                    rerank_score_ratio[candidates].append(float(scores.mean() / truth["maxsim_scores"][i].mean()))
+            if data.tokens is not None:
+                timings["maxsim_exact"] = timed_pass(
+                    lambda i: exact_maxsim_top(data.tokens, cfg.n_query_tokens, query_vectors[i][None, :], k))
+            timings["pooled_exact"] = timed_pass(lambda i: exact_cosine_top(data.pooled, query_vectors[i], k))
         rss_peaks = {phase: value / MIB for phase, value in rss.peaks.items()}
         rss_before_queries = rss.at_phase_start.get("queries", 0) / MIB
 
