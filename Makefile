@@ -47,6 +47,8 @@ bench: setup
 	$(FAVOR) bench decode
 	$(FAVOR) bench model --preset demo
 	$(FAVOR) bench qa --preset demo
+	$(FAVOR) bench index --preset demo --videos 50
+	$(FAVOR) bench search --windows 100000
 
 # docs/cli.md from the parser (a test compares them).
 docs: setup

@@ -24,6 +24,12 @@ The same rule, checked before ffmpeg starts, refuses a container that declares
 far more time than its longest stream holds (a header saying 6 hours over 5 s of
 streams): DecodeError("truncated: the streams hold X s of Y s declared").
 
+GPU decode (optional): `hwaccel="cuda"` (or any `ffmpeg -hwaccels` method) adds `-hwaccel cuda` before the
+input, so NVDEC decodes and ffmpeg downloads the pictures for the same filter graph. When that ffmpeg fails
+before its first frame (no driver, no device, a codec NVDEC lacks), the file is decoded again on the CPU, and
+the process stops asking for that method (one warning per process); a failure after frames were delivered is
+the file's own and raises as usual.
+
 Still images yield exactly one frame at t=0 (see probe.py: duration_s is 0).
 Rotation: ffmpeg autorotates (display matrix / rotate tag), so frames are upright.
 VFR input is resampled to constant rate by the fps filter. Non-square pixels
@@ -51,6 +57,7 @@ collected or fails. Errors name the stage, the file and ffmpeg's one-line reason
 from __future__ import annotations
 
 import collections
+import logging
 import math
 import subprocess
 import threading
@@ -64,6 +71,8 @@ import numpy as np
 from favor_ops.errors import DecodeError, UnsupportedMediaError
 from favor_ops.media.probe import MediaInfo, ffmpeg_reason, probe, probe_local
 from favor_ops.media.source import local_media_path
+
+LOG = logging.getLogger(__name__)
 
 __all__ = [
     "AudioChunk",
@@ -101,6 +110,7 @@ class DecodeConfig:
     truncation_tolerance_s: float = 1.0  # a stream may end this much short of its declared duration...
     truncation_tolerance_frac: float = 0.1  # ...and at most this fraction of it (whichever is smaller)
     audio_chunk_s: float = 30.0  # default audio chunk length for iter_audio
+    hwaccel: str | None = None  # ffmpeg -hwaccel method for the video stream ("cuda": NVDEC); CPU fallback
 
     def __post_init__(self):
         if self.fps <= 0:
@@ -230,9 +240,11 @@ def _global_args() -> tuple[str, ...]:
     return ("-nostdin", "-hide_banner", "-v", "error")
 
 
-def video_args(path: str, cfg: DecodeConfig, n_frames: int, is_still_image: bool) -> list[str]:
+def video_args(path: str, cfg: DecodeConfig, n_frames: int, is_still_image: bool, hwaccel: str | None = None) -> list[str]:
     """The ffmpeg command line for frames (see module docstring for the filter graph)."""
     input_kwargs = {"threads": cfg.threads} if cfg.threads > 0 else {}
+    if hwaccel:
+        input_kwargs["hwaccel"] = hwaccel
     size = cfg.image_size
     video = ffmpeg.input(path, **input_kwargs)["v:0"]
     if not is_still_image:
@@ -260,17 +272,42 @@ def audio_args(path: str, cfg: DecodeConfig) -> list[str]:
     return out.global_args(*_global_args()).compile()
 
 
+# hwaccel methods whose ffmpeg failed before a first frame in this process: later files go straight to the CPU.
+_HWACCEL_FAILED: set[str] = set()
+_HWACCEL_LOCK = threading.Lock()
+
+
 def _iter_frames_local(path: str, cfg: DecodeConfig, info: MediaInfo) -> Iterator[FrameChunk]:
     if not info.has_video:
         return
     _check_limits(info, cfg)
     _check_streams_cover(info, cfg)
+    hwaccel = cfg.hwaccel if cfg.hwaccel and cfg.hwaccel not in _HWACCEL_FAILED else None
+    if hwaccel:
+        delivered = False
+        try:
+            for chunk in _iter_frames_ffmpeg(path, cfg, info, hwaccel):
+                delivered = True
+                yield chunk
+            return
+        except DecodeError as err:
+            if delivered:
+                raise
+            with _HWACCEL_LOCK:
+                first_failure = hwaccel not in _HWACCEL_FAILED
+                _HWACCEL_FAILED.add(hwaccel)
+            if first_failure:
+                LOG.warning("ffmpeg -hwaccel %s failed (%s); decoding on the CPU from now on", hwaccel, err.reason)
+    yield from _iter_frames_ffmpeg(path, cfg, info, None)
+
+
+def _iter_frames_ffmpeg(path: str, cfg: DecodeConfig, info: MediaInfo, hwaccel: str | None) -> Iterator[FrameChunk]:
     n_frames = n_frames_for(info, cfg.fps)
     size = cfg.image_size
     frame_bytes = size * size * RGB_CHANNELS
     emitted = 0
     last_frame: np.ndarray | None = None  # (H, W, 3), kept to pad a short tail
-    with _FfmpegPipe(video_args(path, cfg, n_frames, info.is_still_image), path) as pipe:
+    with _FfmpegPipe(video_args(path, cfg, n_frames, info.is_still_image, hwaccel), path) as pipe:
         while emitted < n_frames:
             want = min(cfg.chunk_frames, n_frames - emitted)
             frames = np.empty((want, size, size, RGB_CHANNELS), dtype=np.uint8)  # (N, H, W, 3)

@@ -38,6 +38,7 @@ from favor_ops.media.windowing import num_windows, window_frame_index, window_sp
 from favor_ops.models.causal_qformer import CausalQFormer
 from favor_ops.models.config import FavorConfig
 from favor_ops.models.diversity_loss import weighted_diversity_loss
+from favor_ops.models.host_transfer import to_device
 from favor_ops.models.outputs import FavorForwardOutput, FavorWindowOutput, WindowBatch
 from favor_ops.models.speech_encoder import SpeechEncoder
 from favor_ops.models.visual_encoder import VisualEncoder
@@ -113,7 +114,7 @@ class FavorModel(nn.Module):
         if arr.ndim != 4 or arr.shape[-1] != self.config.visual.num_channels or arr.dtype != np.uint8:
             raise ModelInputError("<frames>", f"expected (F, H, W, {self.config.visual.num_channels}) uint8 frames, "
                                               f"got shape {arr.shape} dtype {arr.dtype}")
-        x = torch.from_numpy(np.ascontiguousarray(arr)).to(self.device)
+        x = to_device(torch.from_numpy(np.ascontiguousarray(arr)), self.device)  # (F, H, W, 3) uint8, pinned on CUDA
         x = x.permute(0, 3, 1, 2).float() / 255.0  # (F, 3, H, W) in [0, 1]
         size = self.config.visual.image_size
         if x.shape[0] and x.shape[-2:] != (size, size):

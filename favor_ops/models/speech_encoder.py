@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from favor_ops.models.config import SpeechConfig
+from favor_ops.models.host_transfer import to_device
 
 
 class SpeechEncoder(nn.Module):
@@ -76,7 +77,7 @@ class SpeechEncoder(nn.Module):
         batch = self.cfg.chunk_batch_size
         for start in range(0, len(chunks), batch):
             group = chunks[start:start + batch]
-            mel = self.log_mel(group).to(device)  # (c, M, 3000)
+            mel = to_device(self.log_mel(group), device)  # (c, M, 3000), pinned on CUDA
             mel = mel.to(self.encoder.conv1.weight.dtype)
             hidden = self.encoder(input_features=mel).last_hidden_state  # (c, 1500, d_model)
             n_real = torch.tensor([self.num_frames(len(c)) for c in group], device=device)  # (c,)

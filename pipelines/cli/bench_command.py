@@ -42,8 +42,8 @@ BENCHMARKS: dict[str, tuple[str, str, str, tuple]] = {
     "index": (
         "pipelines.bench.index_bench",
         "run_from_args",
-        "index job end to end (Beam local runner) vs decode-only throughput of the same files",
-        (PRESET_OPTION,
+        "index job end to end (Beam local runner) vs decode-only and encoder-only throughput of the same files",
+        (PRESET_OPTION, DEVICE_OPTION,
          (("--videos",), {"type": int, "default": 50, "help": "synthetic videos (default 50)"}),
          (("--max-duration",), {"type": float, "default": 8.0, "help": "longest video in seconds (default 8)"}),
          (("--workers",), {"type": int, "default": None, "help": "worker processes (default: one per core)"})),

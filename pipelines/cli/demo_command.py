@@ -138,7 +138,7 @@ def _cut_audio(source: Path, t0: float, t1: float, out: Path) -> Path:
 
 
 def _search_step(store, encoder, records, corpus_dir: Path, workdir: Path, say) -> dict:
-    from favor_ops.retrieval.queries import generate_queries, is_relevant, query_text
+    from favor_ops.retrieval.queries import generate_queries, is_relevant
     from favor_ops.retrieval.search import SearchRequest, search
 
     clip_of = _clip_of_video(store, records)

@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--windows-per-chunk", type=int, default=12, help="windows per decoded element (default: 12 = 60 s at 2 FPS)")
     parser.add_argument("--batch-chunks", type=int, default=4, help="chunks per RunInference batch (default: 4)")
     parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    parser.add_argument("--decode-hwaccel", default="none", metavar="METHOD",
+                        help="ffmpeg -hwaccel method for video decode, e.g. cuda (NVDEC); a worker whose ffmpeg "
+                             "cannot use it decodes on the CPU (default: none = CPU decode)")
     parser.add_argument("--asr", default="none", choices=["none", *ASR_CHOICES],
                         help="speech recognition for the windows' transcripts (full-text searchable with "
                              "`favor search --mode transcript`): whisper-tiny-en = Whisper tiny.en bundled by the "
@@ -82,6 +85,7 @@ def run_index(args: argparse.Namespace) -> int:
         asr=None if args.asr == "none" else args.asr,
         show_progress=not args.json and sys.stderr.isatty(),
         fork_workers=not args.cold_workers,
+        decode_hwaccel=None if args.decode_hwaccel == "none" else args.decode_hwaccel,
     )
     say = (lambda message: None) if args.json else (lambda message: print(f"favor index: {message}", file=sys.stderr))
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,11 @@ class IndexJobConfig:
     # (pipelines.index.worker_fork_server) instead of starting each cold. Off, or where fork is not supported
     # (not Linux): cold `python -m pipelines.index.sdk_worker` processes.
     fork_workers: bool = True
+    # ffmpeg -hwaccel method for video decode on the workers ("cuda": NVDEC); a worker whose ffmpeg cannot use it
+    # decodes on the CPU instead (favor_ops.media.decode). None: CPU decode. Not part of the model version.
+    decode_hwaccel: str | None = None
 
     def __post_init__(self):
         self.modified_between_s = check_time_window(self.modified_between_s)
+        if self.decode_hwaccel is not None and not re.fullmatch(r"[a-z0-9_]+", self.decode_hwaccel):
+            raise ValueError(f"decode_hwaccel must be an ffmpeg -hwaccel method such as cuda, got {self.decode_hwaccel!r}")

@@ -22,6 +22,7 @@ import it does not need costs every worker about a second at start-up.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import apache_beam as beam
@@ -177,7 +178,8 @@ def build_pipeline(
         | "SpreadTasks" >> beam.Reshuffle()
     )
     decoded = tasks | "Decode" >> beam.ParDo(
-        DecodeVideoFn(model.decode_config, model.window_spec, config.windows_per_chunk, progress=(config.db, run_id))
+        DecodeVideoFn(dataclasses.replace(model.decode_config, hwaccel=config.decode_hwaccel), model.window_spec,
+                      config.windows_per_chunk, progress=(config.db, run_id))
     ).with_outputs(HEADERS_TAG, FAILURES_TAG, main="chunks").with_exception_handling(partial=True)
     decode_crashes = decoded.bad | "Decode/DeadLetter" >> beam.Map(dead_letter_to_failure("decode"))
 

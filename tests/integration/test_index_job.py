@@ -338,6 +338,29 @@ def test_cold_started_workers_store_exactly_what_forked_workers_store(indexed_db
             np.testing.assert_array_equal(cold_rows[column], values, err_msg=f"{name}: {column}")
 
 
+def test_decode_hwaccel_that_cannot_run_falls_back_to_cpu_decode_and_stores_the_same_windows(
+        indexed_db, tmp_path, cli_index, read_windows):
+    """`--decode-hwaccel cuda` on a machine whose ffmpeg cannot use it (no GPU here): the workers decode on the
+    CPU and store what a CPU-decode run stores, bit for bit. On a GPU machine NVDEC decodes instead."""
+    if shutil.which("nvidia-smi"):
+        pytest.skip("a GPU is present: NVDEC would decode, not the fallback")
+    manifest = indexed_db.corpus.by_file()
+    archive, db = tmp_path / "archive", tmp_path / "db"
+    archive.mkdir()
+    good = [n for n in SMALL_ARCHIVE_FILES if manifest[n]["kind"] != "bad"]
+    for name in good:
+        shutil.copy2(indexed_db.corpus.archive / name, archive / name)
+    run = cli_index(archive, db, "--decode-hwaccel", "cuda")
+    assert run.exit_code == 0 and run.summary["indexed"] == len(good)
+    store, reference = FeatureStore.open(str(db)), FeatureStore.open(str(indexed_db.db))
+    for name in good:
+        video_id = manifest[name]["sha256"][:VIDEO_ID_HEX]
+        rows, expected = read_windows(store, video_id), read_windows(reference, video_id)
+        assert len(rows["window_idx"]) > 0
+        for column, values in expected.items():
+            np.testing.assert_array_equal(rows[column], values, err_msg=f"{name}: {column}")
+
+
 TWO_JOBS_SCRIPT = """
 import json, sys
 from pipelines.index.job import IndexJobConfig, run_index_job

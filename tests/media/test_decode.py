@@ -354,3 +354,53 @@ def test_ten_minute_1080p_decode_keeps_resident_memory_under_1_gib(tmp_path):
           f"ffmpeg {rss['ffmpeg_peak_rss_bytes'] / 2**20:.0f} MiB, wall {rss['wall_s']:.1f} s")
     assert rss["python_peak_rss_bytes"] < GIB and rss["ffmpeg_peak_rss_bytes"] < GIB
     assert rss["python_peak_rss_bytes"] < 200 * 2**20  # streaming: far below holding the whole decode
+
+
+# ---------------------------------------------------------------- GPU decode (ffmpeg -hwaccel) and its CPU fallback
+
+
+def test_hwaccel_goes_before_the_input_on_the_video_command_only():
+    from favor_ops.media.decode import audio_args, video_args
+
+    args = video_args("/a/v.mp4", SMALL, 4, False, "cuda")
+    assert args[args.index("-hwaccel") + 1] == "cuda" and args.index("-hwaccel") < args.index("-i")
+    assert "-hwaccel" not in video_args("/a/v.mp4", SMALL, 4, False) and "-hwaccel" not in audio_args("/a/v.mp4", SMALL)
+
+
+def test_an_unusable_hwaccel_falls_back_to_the_cpu_once_per_process(media_clips, monkeypatch, caplog):
+    """ffmpeg refuses the method before its first frame (here an unknown one; without a GPU, `cuda` fails the same
+    way): the file decodes on the CPU to the same frames, and later files do not try the method again."""
+    from favor_ops.media import decode as decode_module
+
+    monkeypatch.setattr(decode_module, "_HWACCEL_FAILED", set())
+    started = []
+    real_pipe = decode_module._FfmpegPipe
+
+    def counting_pipe(args, path):
+        started.append("-hwaccel" in args)
+        return real_pipe(args, path)
+
+    monkeypatch.setattr(decode_module, "_FfmpegPipe", counting_pipe)
+    cpu = decode(str(media_clips["count.mkv"]), SMALL)
+    gpu_cfg = DecodeConfig(**{**SMALL.__dict__, "hwaccel": "nosuchaccel"})
+    with caplog.at_level("WARNING", logger="favor_ops.media.decode"):
+        first = [c.frames_rgb for c in iter_frames(str(media_clips["count.mkv"]), gpu_cfg)]
+        second = [c.frames_rgb for c in iter_frames(str(media_clips["av.mp4"]), gpu_cfg)]
+    np.testing.assert_array_equal(np.concatenate(first), cpu.frames_rgb)
+    assert len(second) > 0
+    assert decode_module._HWACCEL_FAILED == {"nosuchaccel"}
+    # the CPU decode (count.mkv has no audio), first file: hwaccel then CPU, second file: CPU only
+    assert started == [False, True, False, False]
+    assert sum("hwaccel nosuchaccel failed" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_broken_file_still_fails_with_its_own_reason_under_hwaccel(media_clips, monkeypatch):
+    from favor_ops.media import decode as decode_module
+
+    monkeypatch.setattr(decode_module, "_HWACCEL_FAILED", set())
+    gpu_cfg = DecodeConfig(**{**SMALL.__dict__, "hwaccel": "nosuchaccel"})
+    with pytest.raises(DecodeError) as err:
+        list(iter_frames(str(media_clips["truncated.mp4"]), gpu_cfg))
+    with pytest.raises(DecodeError) as cpu_err:
+        list(iter_frames(str(media_clips["truncated.mp4"]), SMALL))
+    assert err.value.reason == cpu_err.value.reason
