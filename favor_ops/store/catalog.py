@@ -439,6 +439,21 @@ def plan_indexing(
     return to_index, skipped
 
 
+def stale_video_ids(entries: Iterable[CatalogEntry], video_states: Mapping[str, tuple[str, str, str]]) -> list[str]:
+    """Stored videos whose content is gone from their uri: the uri is listed with other content and the old
+    content is listed nowhere (e.g. a file overwritten with a copy of another file, already indexed, so nothing
+    new is indexed for it). Their rows are removed by the run's commit.
+
+    video_states: video_id -> (uri, model_version, status), e.g. FeatureStore.video_states()."""
+    entries = list(entries)
+    listed_ids = {e.video_id for e in entries}
+    id_at_uri = {e.uri: e.video_id for e in entries}
+    return sorted(
+        vid for vid, (uri, _mv, _status) in video_states.items()
+        if vid not in listed_ids and uri in id_at_uri and id_at_uri[uri] != vid
+    )
+
+
 def build_catalog(
     archive_uri: str,
     model_version: str,

@@ -9,7 +9,9 @@ Steps of `commit_run(store, run_id)`:
    that holds them (the job stages each chunk's windows where it was encoded). An indexed video
    whose windows are not all staged is not listed: it becomes a `commit` failure and the next run
    redoes it;
-3. drop what would not change anything: a `videos` row equal to the stored one in
+3. a staged `videos` row with status removed (the job's catalog found the video's content gone from its
+   uri) deletes that video's stored rows, like a changed file's; it is never stored itself;
+   drop what would not change anything: a `videos` row equal to the stored one in
    (uri, model_version, status) and its windows; a failed attempt never replaces a video
    already indexed with the same model version; a failure equal to one already recorded for the
    same (uri, video_id, stage, error_type, message) (configurable);
@@ -41,6 +43,7 @@ from favor_ops.store.schema import (
     FAILURES,
     STATUS_FAILED,
     STATUS_INDEXED,
+    STATUS_REMOVED,
     TABLE_KEYS,
     StoreSchemaError,
     VIDEOS,
@@ -255,6 +258,16 @@ def commit_run(store: FeatureStore, run_id: str, config: CommitConfig = CommitCo
 
     stored = store.video_states()  # video_id -> (uri, model_version, status)
 
+    # -- removal rows (status removed: the video's content is gone from its uri) delete the stored video, never
+    # stored themselves; a video that the same run also stages for real is not removed
+    removed: set[str] = set()
+    if videos is not None and videos.num_rows:
+        statuses = videos["status"].to_pylist()
+        removed = {vid for vid, status in zip(videos["video_id"].to_pylist(), statuses) if status == STATUS_REMOVED}
+        if removed:
+            videos = videos.filter(pc.not_equal(videos["status"], STATUS_REMOVED))
+            removed = {vid for vid in removed if vid in stored} - set(videos["video_id"].to_pylist())
+
     # -- drop unchanged videos and failed attempts that would downgrade an indexed video
     drop: set[str] = set()
     if videos is not None and videos.num_rows:
@@ -292,7 +305,8 @@ def commit_run(store: FeatureStore, run_id: str, config: CommitConfig = CommitCo
     # -- changed files: stored rows of the same uri under another video_id are replaced
     incoming_ids = set(videos["video_id"].to_pylist()) if videos is not None else set()
     incoming_uris = set(videos["uri"].to_pylist()) if videos is not None else set()
-    old_ids = sorted(vid for vid, (uri, _, _) in stored.items() if uri in incoming_uris and vid not in incoming_ids)
+    old_ids = sorted(removed | {vid for vid, (uri, _, _) in stored.items() if uri in incoming_uris
+                                and vid not in incoming_ids})
     result.replaced_video_ids = old_ids
 
     # -- windows: batches of whole videos; each batch's merge deletes the stale windows of its videos, the
@@ -312,6 +326,8 @@ def commit_run(store: FeatureStore, run_id: str, config: CommitConfig = CommitCo
 
     # -- videos last: a listed video always has its windows committed
     _merge(store, VIDEOS, videos, sql_in("video_id", old_ids) if old_ids else None, result.tables[VIDEOS])
+    if old_ids and (videos is None or videos.num_rows == 0):  # nothing to merge: the replaced rows still go
+        _delete(store, VIDEOS, sql_in("video_id", old_ids), result.tables[VIDEOS])
 
     shards.discard_run(store.uri, run_id, fs_options=store.fs_options)
     if config.discard_stale_runs_older_than_s is not None:
@@ -345,6 +361,19 @@ def _merge(
     write.merges += 1
 
 
+def _delete(store: FeatureStore, name: str, where: str, write: TableWrite) -> None:
+    """Delete the rows matching `where`; no new version when none matches."""
+    if not store.has_table(name):
+        return
+    table = store.table(name)
+    stale = table.count_rows(where)
+    if stale == 0:  # a delete that matches nothing would still add a version
+        return
+    table.delete(where)
+    write.rows_deleted += stale
+    write.version_after = table.version
+
+
 def _write_windows(store: FeatureStore, batches: Iterator[pa.Table], rewrite_ids: set[str], write: TableWrite) -> None:
     """One merge per batch (deleting the stale windows of the batch's videos; the last batch also those of
     `rewrite_ids` no batch holds); without any batch, a delete of the stale windows of `rewrite_ids`."""
@@ -365,16 +394,9 @@ def _write_windows(store: FeatureStore, batches: Iterator[pa.Table], rewrite_ids
         write.merges += part.merges
         batch = following
     leftover = sorted(rewrite_ids - covered)
-    if covered or not leftover or not store.has_table(WINDOWS):
+    if covered or not leftover:
         return
-    table = store.table(WINDOWS)
-    where = sql_in("video_id", leftover)
-    stale = table.count_rows(where)
-    if stale == 0:  # a delete that matches nothing would still add a version
-        return
-    table.delete(where)
-    write.rows_deleted = stale
-    write.version_after = table.version
+    _delete(store, WINDOWS, sql_in("video_id", leftover), write)
 
 
 def _drop_known_failures(store: FeatureStore, failures: pa.Table) -> pa.Table:

@@ -39,6 +39,9 @@ TABLE_KEYS: Mapping[str, tuple[str, ...]] = {
 STATUS_INDEXED = "indexed"
 STATUS_FAILED = "failed"
 VIDEO_STATUSES: tuple[str, ...] = (STATUS_INDEXED, STATUS_FAILED)
+# Staged only, never stored: a `videos` row with this status asks the commit to delete the video's rows (its content
+# is gone from its uri; favor_ops.store.catalog.stale_video_ids).
+STATUS_REMOVED = "removed"
 
 TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
 

@@ -2,7 +2,8 @@
 
     Create(listed files)
       | Catalog/Hash          content sha256 -> video_id
-      | Catalog/Plan          skip what this model version already indexed
+      | Catalog/Plan          skip what this model version already indexed; removal rows for stored videos
+      |                       whose content is gone from their uri
       | Decode                probe + frames/audio in window-aligned chunks  (CPU)
       | Encode                RunInference: encoders + causal Q-Former  (GPU when present)
       | Windows/Stage         each chunk's windows -> Arrow shards, in the worker that encoded them
@@ -29,7 +30,14 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 
 from favor_ops.store import schema as store_schema
-from favor_ops.store.catalog import CatalogConfig, CatalogEntry, content_sha256, plan_indexing, video_id_from_sha256
+from favor_ops.store.catalog import (
+    CatalogConfig,
+    CatalogEntry,
+    content_sha256,
+    plan_indexing,
+    stale_video_ids,
+    video_id_from_sha256,
+)
 from pipelines.index.decode_transform import FAILURES_TAG, HEADERS_TAG, DecodeVideoFn
 from pipelines.index.elements import EncodedChunk, Failure, VideoHeader, VideoTask
 from pipelines.index.job_config import IndexJobConfig
@@ -43,6 +51,7 @@ if TYPE_CHECKING:
     from pipelines.index.chunk_encoder import ModelDescription
 
 RETRYABLE_STAGES = frozenset({"encode", "store", "window"})
+REMOVED_TAG = "removed"
 
 
 class HashFileFn(beam.DoFn):
@@ -69,10 +78,21 @@ class HashFileFn(beam.DoFn):
 
 def plan_tasks(entries: list[CatalogEntry], video_states: dict, model_version: str, catalog_config: CatalogConfig,
                db_uri: str, run_id: str):
+    """The files to index, and (tagged REMOVED_TAG) a staged `videos` removal row for each stored video whose
+    content is gone from its uri."""
     to_index, _skipped = plan_indexing(entries, video_states, model_version, catalog_config)
     mark_planned(db_uri, run_id, len(to_index))
+    for video_id in stale_video_ids(entries, video_states):
+        yield beam.pvalue.TaggedOutput(REMOVED_TAG, ("videos", [removal_row(video_id, video_states[video_id][0],
+                                                                           model_version, run_id)]))
     for entry in to_index:
         yield VideoTask(uri=entry.uri, video_id=entry.video_id, size_bytes=entry.size_bytes)
+
+
+def removal_row(video_id: str, uri: str, model_version: str, run_id: str) -> dict:
+    return {"video_id": video_id, "uri": uri, "duration_s": None, "fps": None, "has_audio": None, "has_video": None,
+            "n_windows": 0, "model_version": model_version, "indexed_at": store_schema.utc_now(),
+            "status": store_schema.STATUS_REMOVED, "run_id": run_id}
 
 
 def split_encoded(result):
@@ -171,12 +191,13 @@ def build_pipeline(
     """Add the index job's transforms to `pipeline`; returns nothing (outputs are staged shards)."""
     files = pipeline | "ListedFiles" >> beam.Create(listed) | "SpreadFiles" >> beam.Reshuffle()
     hashed = files | "Catalog/Hash" >> beam.ParDo(HashFileFn(catalog_config)).with_outputs(FAILURES_TAG, main="entries")
-    tasks = (
+    planned = (
         hashed.entries
         | "Catalog/Gather" >> beam.combiners.ToList()
-        | "Catalog/Plan" >> beam.FlatMap(plan_tasks, video_states, model.model_version, catalog_config, config.db, run_id)
-        | "SpreadTasks" >> beam.Reshuffle()
+        | "Catalog/Plan" >> beam.FlatMap(plan_tasks, video_states, model.model_version, catalog_config, config.db,
+                                         run_id).with_outputs(REMOVED_TAG, main="tasks")
     )
+    tasks = planned.tasks | "SpreadTasks" >> beam.Reshuffle()
     decoded = tasks | "Decode" >> beam.ParDo(
         DecodeVideoFn(dataclasses.replace(model.decode_config, hwaccel=config.decode_hwaccel), model.window_spec,
                       config.windows_per_chunk, progress=(config.db, run_id))
@@ -223,7 +244,7 @@ def build_pipeline(
     failure_records = all_failures | "Failures/ToRows" >> beam.Map(lambda f: ("failures", [failure_to_record(f, run_id)]))
 
     (
-        [videos.rows, failure_records]
+        [videos.rows, failure_records, planned[REMOVED_TAG]]
         | "Stage/Flatten" >> beam.Flatten()
         | "Stage/WriteShards" >> beam.ParDo(WriteShardsFn(config.db, run_id, schemas))
     )

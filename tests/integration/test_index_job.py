@@ -291,10 +291,9 @@ def test_a_killed_run_is_finished_by_the_next_run(indexed_db, tmp_path, cli_inde
 # ---- a file changed into a copy of content indexed elsewhere --------------------------------
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="BUG (see report): the catalog skips the new content (already indexed "
-                                       "under another uri), so the changed file's old rows are never replaced")
 def test_a_file_changed_into_a_copy_of_another_loses_its_old_rows(index_corpus, tmp_path, cli_index):
+    """The catalog skips the new content (indexed already under another uri), and stages a removal of the old
+    content's rows: nothing else holds it."""
     manifest = index_corpus.by_file()
     archive, db = tmp_path / "archive", tmp_path / "db"
     archive.mkdir()

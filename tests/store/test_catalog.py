@@ -12,6 +12,7 @@ from favor_ops.store.catalog import (
     content_sha256,
     plan_indexing,
     scan_archive,
+    stale_video_ids,
 )
 from favor_ops.store.feature_store import FeatureStore
 from favor_ops.store.schema import VIDEOS, conform
@@ -113,6 +114,19 @@ def test_plan_indexing_uses_video_states_mapping():
     states = {"id1": ("/x/1.mp4", "m1", "indexed"), "id2": ("/x/2.mp4", "m0", "indexed")}
     to_index, skipped = plan_indexing(entries, states, "m1")
     assert [e.video_id for e in to_index] == ["id2"] and [e.video_id for e in skipped] == ["id1"]
+
+
+def test_stale_ids_are_stored_videos_whose_content_left_their_uri_and_the_archive():
+    states = {
+        "a": ("/x/1.mp4", "m1", "indexed"),  # /x/1.mp4 now holds b's content, and a is listed nowhere: stale
+        "b": ("/x/2.mp4", "m1", "indexed"),  # still at its uri
+        "c": ("/x/3.mp4", "m1", "indexed"),  # its uri now holds d, but c's content moved to /x/4.mp4: kept
+        "e": ("/x/9.mp4", "m1", "failed"),  # its uri is not listed (deleted, or outside this run's listing): kept
+    }
+    entries = [CatalogEntry("/x/1.mp4", "b", 1, 0.0), CatalogEntry("/x/2.mp4", "b", 1, 0.0),
+               CatalogEntry("/x/3.mp4", "d", 1, 0.0), CatalogEntry("/x/4.mp4", "c", 1, 0.0)]
+    assert stale_video_ids(entries, states) == ["a"]
+    assert stale_video_ids([], states) == []
 
 
 def test_known_entries_reuse_hash_when_size_and_mtime_match(archive):

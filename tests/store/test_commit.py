@@ -358,3 +358,26 @@ def test_an_indexed_video_with_windows_missing_becomes_a_commit_failure(store):
     assert store.failures_df()[["uri", "video_id", "stage", "error_type", "message"]].values.tolist() == [
         ["/a/short.mp4", "short", "commit", "WindowCountMismatch", "2 of 3 windows staged"]]
     assert "short" not in store.indexed_video_ids("m1")
+
+
+def test_a_removal_row_deletes_the_stored_video_and_is_not_stored(store):
+    """The job stages a `removed` videos row for a video whose content left its uri while nothing new is indexed
+    for that uri (its new content was indexed already under another uri): its rows go, the row is not stored."""
+    from favor_ops.store.schema import STATUS_REMOVED
+
+    stage(store, "r1", VIDEOS, [video_row("a", "/a/1.mp4", 2, "r1"), video_row("b", "/a/2.mp4", 1, "r1")])
+    stage(store, "r1", WINDOWS, window_rows("a", 2) + window_rows("b", 1))
+    commit_run(store, "r1", NO_OPT)
+    versions = store.table_versions()
+    stage(store, "r2", VIDEOS, [video_row("a", "/a/1.mp4", 0, "r2", status=STATUS_REMOVED),
+                                video_row("gone", "/a/9.mp4", 0, "r2", status=STATUS_REMOVED)])  # never stored
+    result = commit_run(store, "r2", NO_OPT)
+    assert result.replaced_video_ids == ["a"]
+    assert store.videos_df()["video_id"].tolist() == ["b"]
+    assert len(store.windows_for_video("a")) == 0 and len(store.windows_for_video("b")) == 1
+    assert result.tables[WINDOWS].rows_deleted == 2 and result.tables[VIDEOS].rows_deleted == 1
+    after = store.table_versions()
+    assert (after[VIDEOS], after[WINDOWS]) == (versions[VIDEOS] + 1, versions[WINDOWS] + 1)
+    # again: nothing left to remove, nothing written
+    stage(store, "r3", VIDEOS, [video_row("a", "/a/1.mp4", 0, "r3", status=STATUS_REMOVED)])
+    assert not commit_run(store, "r3", NO_OPT).wrote_anything
