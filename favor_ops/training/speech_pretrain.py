@@ -8,6 +8,12 @@ Whisper and the speech Linear train on the corpus's audio events (words, beeps, 
     event [t_start, t_end) -> mean of its frames -> event head (Linear D -> E, unit-norm)
     loss = multi-positive masked softmax against the text head's "someone says apple" / "a high beep" captions
 
+Time-shift augmentation (`shift_events`, on by default): each sampled file's waveform is rotated by a random
+offset and its event spans move with it (events cut by the rotation are left out of that step). The corpus voice
+is fixed, so a word sounds the same in every file; without the shift the encoder also learns where in its 30 s
+chunk each training word happened to be (a random-init Whisper's output is dominated by its positions) and fails
+on the same words at other positions in held-out files.
+
 The event head is auxiliary (not saved). Afterwards every file's Whisper frames are recomputed (inference path).
 """
 
@@ -33,6 +39,25 @@ class SpeechPretrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.01
     grad_clip: float = 1.0
+    shift_events: bool = True  # rotate each sampled waveform by a random offset (see module doc)
+
+
+def rotate_events(
+    waveform: np.ndarray, events: list[tuple[float, float, tuple]], shift_s: float, sample_rate_hz: int
+) -> tuple[np.ndarray, list[tuple[float, float, tuple]]]:
+    """(T,) waveform rotated right by shift_s seconds, and the events that stay whole, moved with it."""
+    n = len(waveform)
+    duration_s = n / sample_rate_hz
+    shift = int(round(shift_s * sample_rate_hz)) % max(n, 1)
+    moved = []
+    for t0, t1, attrs in events:
+        u0, u1 = t0 + shift / sample_rate_hz, t1 + shift / sample_rate_hz
+        if u1 <= duration_s:
+            moved.append((u0, u1, attrs))
+        elif u0 >= duration_s:
+            moved.append((u0 - duration_s, u1 - duration_s, attrs))
+        # else: the rotation cuts the event in two: left out
+    return np.roll(waveform, shift), moved
 
 
 def audio_events(dataset) -> tuple[dict[int, list[tuple[float, float, tuple]]], list[tuple]]:
@@ -69,6 +94,7 @@ def pretrain_speech(aligned, dataset, cfg: SpeechPretrainConfig, rng: np.random.
     aligned.text_sentences([query_text(dict(a), v) for a in vocab for v in range(variants[a])])
     index = {a: j for j, a in enumerate(vocab)}
     rate = favor.config.speech.frame_rate_hz
+    sample_rate_hz = favor.config.speech.sample_rate_hz
     speech.train()
     bar = None
     if progress:
@@ -82,8 +108,13 @@ def pretrain_speech(aligned, dataset, cfg: SpeechPretrainConfig, rng: np.random.
         pooled, labels_of = [], []
         for i in pick:
             fi = files[int(i)]
-            frames = speech(dataset.files[fi].audio.astype(np.float32))  # (A, D)
-            for t0, t1, attrs in events[fi]:
+            waveform, file_events = dataset.files[fi].audio.astype(np.float32), events[fi]
+            if cfg.shift_events and len(waveform):
+                waveform, file_events = rotate_events(waveform, file_events,
+                                                      float(rng.uniform(0.0, len(waveform) / sample_rate_hz)),
+                                                      sample_rate_hz)
+            frames = speech(waveform)  # (A, D)
+            for t0, t1, attrs in file_events:
                 a, b = int(math.floor(t0 * rate)), int(math.ceil(t1 * rate))
                 if b > a and a < len(frames):
                     pooled.append(frames[a:b].mean(dim=0))

@@ -25,7 +25,7 @@ from pathlib import Path
 DEMO_VIDEOS = 16
 DEMO_SEED = 7
 DEMO_MAX_DURATION_S = 30.0
-TRAIN_VIDEOS = 40
+TRAIN_VIDEOS = 120  # 40 measured clearly worse on held-out corpora (single-modality R@1 0.45 vs 0.83)
 TRAIN_SEED = 1001
 TRAIN_MIN_DURATION_S = 15.0
 TRAIN_MAX_DURATION_S = 30.0

@@ -35,6 +35,8 @@ def register(subparsers) -> None:
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default: AlignConfig.steps)")
     parser.add_argument("--visual-steps", type=int, default=None, metavar="N", help="visual frame stage steps")
     parser.add_argument("--speech-steps", type=int, default=None, metavar="N", help="speech event stage steps")
+    parser.add_argument("--no-speech-shift", action="store_true",
+                        help="speech event stage without the random time shift of each waveform")
     parser.add_argument("--batch", type=int, default=None, metavar="N", help="windows per step")
     parser.add_argument("--lr", type=float, default=None, help="learning rate of the model side")
     parser.add_argument("--checkpoint-every", type=int, default=None, metavar="N", help="steps between checkpoints")
@@ -74,6 +76,8 @@ def run_train(args: argparse.Namespace) -> int:
             changes[field] = value
     if args.full:
         changes["train_frame_attention"] = True
+    if args.no_speech_shift:
+        changes["speech_shift"] = False
     cfg = dataclasses.replace(AlignConfig(), **changes)
     summary = train_align(args.corpus, args.out, cfg, resume=args.resume)
     _print_summary(args, summary, f"aligned checkpoint: {summary['out']}",

@@ -116,6 +116,7 @@ def run_index_job(config: IndexJobConfig, *, progress=None) -> IndexSummary:
     forked = forks_workers(config.runner, config.running_mode, config.fork_workers)
     fork_server = shared_fork_server(config.asr) if forked else None
     run_id = config.run_id or new_run_id()
+    summary = IndexSummary(run_id=run_id, worker_start=worker_start_kind(config, fork_server))
     say = progress or (lambda message: None)
     phase_started = started
 
@@ -137,8 +138,7 @@ def run_index_job(config: IndexJobConfig, *, progress=None) -> IndexSummary:
     )
     listed = [(f.uri, f.size_bytes, f.mtime_s) for f in files]
     video_states = store.video_states()
-    summary = IndexSummary(run_id=run_id, listed=len(listed), model_version=model.model_version,
-                           worker_start=worker_start_kind(config, fork_server))
+    summary.listed, summary.model_version = len(listed), model.model_version
     say(f"catalog: {len(listed)} media files, {len(listing_failures)} unreadable; "
         f"{sum(1 for s in video_states.values() if s[1] == model.model_version)} already known to this model version")
     end_phase("catalog")

@@ -314,6 +314,16 @@ def test_a_file_changed_into_a_copy_of_another_loses_its_old_rows(index_corpus, 
 # ---- 6. cold-started workers ------------------------------------------------------------------
 
 
+def assert_same_windows(store, reference, names, manifest, read_windows) -> None:
+    """Every named file has windows in `store`, bit for bit those of `reference`."""
+    for name in names:
+        video_id = manifest[name]["sha256"][:VIDEO_ID_HEX]
+        rows, expected = read_windows(store, video_id), read_windows(reference, video_id)
+        assert len(rows["window_idx"]) > 0
+        for column, values in expected.items():
+            np.testing.assert_array_equal(rows[column], values, err_msg=f"{name}: {column}")
+
+
 def test_cold_started_workers_store_exactly_what_forked_workers_store(indexed_db, tmp_path, cli_index, read_windows):
     """`--cold-workers` starts each worker with `python -m pipelines.index.sdk_worker` instead of forking it from
     the warm server: the same rows, bit for bit, and the same failures."""
@@ -329,12 +339,7 @@ def test_cold_started_workers_store_exactly_what_forked_workers_store(indexed_db
     cold_store, warm_store = FeatureStore.open(str(db)), FeatureStore.open(str(indexed_db.db))
     good = [n for n in SMALL_ARCHIVE_FILES if manifest[n]["kind"] != "bad"]
     assert cold.summary["indexed"] == len(good)
-    for name in good:
-        video_id = manifest[name]["sha256"][:VIDEO_ID_HEX]
-        cold_rows, warm_rows = read_windows(cold_store, video_id), read_windows(warm_store, video_id)
-        assert len(cold_rows["window_idx"]) > 0
-        for column, values in warm_rows.items():
-            np.testing.assert_array_equal(cold_rows[column], values, err_msg=f"{name}: {column}")
+    assert_same_windows(cold_store, warm_store, good, manifest, read_windows)
 
 
 def test_decode_hwaccel_that_cannot_run_falls_back_to_cpu_decode_and_stores_the_same_windows(
@@ -352,12 +357,7 @@ def test_decode_hwaccel_that_cannot_run_falls_back_to_cpu_decode_and_stores_the_
     run = cli_index(archive, db, "--decode-hwaccel", "cuda")
     assert run.exit_code == 0 and run.summary["indexed"] == len(good)
     store, reference = FeatureStore.open(str(db)), FeatureStore.open(str(indexed_db.db))
-    for name in good:
-        video_id = manifest[name]["sha256"][:VIDEO_ID_HEX]
-        rows, expected = read_windows(store, video_id), read_windows(reference, video_id)
-        assert len(rows["window_idx"]) > 0
-        for column, values in expected.items():
-            np.testing.assert_array_equal(rows[column], values, err_msg=f"{name}: {column}")
+    assert_same_windows(store, reference, good, manifest, read_windows)
 
 
 TWO_JOBS_SCRIPT = """
