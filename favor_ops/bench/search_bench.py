@@ -353,81 +353,67 @@ def run_search_bench(cfg: SearchBenchConfig = SearchBenchConfig(), progress: boo
             truth_s = time.perf_counter() - started
             say(f"ground truth in {truth_s:.1f} s; running {cfg.queries} queries per method")
 
-            def window_ids(hits) -> list[int]:
-                return [int(h.video_id, 16) * cfg.windows_per_video + h.window_idx for h in hits]
+            def recall_at_k(hits, exact_ids: np.ndarray) -> float:
+                ids = {int(h.video_id, 16) * cfg.windows_per_video + h.window_idx for h in hits[:k]}
+                return len(ids & set(exact_ids.tolist())) / k
 
             methods = [m for m in METHODS if m in cfg.methods]
-            exact_names = (["maxsim_exact"] if data.tokens is not None else []) + ["pooled_exact"]
-            timings: dict[str, list[float]] = {name: [] for name in [*methods, *exact_names]}
-            rerank_times: dict[int, list[float]] = {c: [] for c in cfg.rerank_candidates}
-            rerank_recalls: dict[int, list[float]] = {c: [] for c in cfg.rerank_candidates}
-            rerank_score_ratio: dict[int, list[float]] = {c: [] for c in cfg.rerank_candidates}
-            recalls: dict[str, list[float]] = {name: [] for name in ("maxsim", "pooled") if
-                                               (name == "maxsim" and "maxsim_ann" in methods) or
-                                               (name == "pooled" and "pooled_ann" in methods)}  # fmt: skip
+            timed = range(cfg.warmup_queries, n_total)
+            timings: dict[str, list[float]] = {}
+            rerank_times: dict[int, list[float]] = {}
+            rerank_recalls: dict[int, list[float]] = {}
+            rerank_score_ratio: dict[int, list[float]] = {}
+            recalls: dict[str, list[float]] = {}
             index_types = ann_index_types(store)
             maxsim_path = "pooled_rerank" if use_pooled_rerank(index_types) else "multivector"
             rss.enter("queries")
 
-            def timed_pass(run_query) -> list[float]:
-                """One pass of the queries through one method; returns the timed (non-warm-up) seconds."""
-                seconds = []
+            def timed_pass(run_query) -> tuple[list[float], list]:
+                """One pass of the queries through one method -> seconds and results of the timed (non-warm-up)
+                queries, in query order."""
+                seconds, results = [], []
                 for i in range(n_total):
                     t0 = time.perf_counter()
-                    run_query(i)
+                    result = run_query(i)
                     if i >= cfg.warmup_queries:
                         seconds.append(time.perf_counter() - t0)
-                return seconds
+                        results.append(result)
+                return seconds, results
+
+            def run_method(name: str, i: int):
+                qv = query_vectors[i]
+                if name == "maxsim_ann":
+                    return vector_window_hits(store, "tokens", qv[None, :], fetch)
+                if name == "pooled_ann":
+                    return vector_window_hits(store, HYBRID_VECTOR_COLUMN, qv, fetch)
+                if name == "fulltext":
+                    return text_window_hits(store, texts[i], fetch)
+                if name == "hybrid":
+                    return rank_windows(store, SearchRequest(text=texts[i], mode=MODE_HYBRID, k=k), QueryVectors(vector=qv))
+                return search_encoded(store, SearchRequest(text=texts[i], mode=MODE_AV, k=k), QueryVectors(vector=qv))
 
             # One pass per method, so no method runs right after another's work: the exact scans' BLAS threads
             # keep spinning for a while after a large matmul, which slowed the next LanceDB query when the methods
             # were interleaved query by query (a server runs its own searches only).
             for name in methods:
-                hits_of: dict[int, list] = {}
-
-                def run_method(i: int, name: str = name, hits_of: dict = hits_of) -> None:
-                    qv = query_vectors[i]
-                    if name == "maxsim_ann":
-                        hits = vector_window_hits(store, "tokens", qv[None, :], fetch)
-                    elif name == "pooled_ann":
-                        hits = vector_window_hits(store, HYBRID_VECTOR_COLUMN, qv, fetch)
-                    elif name == "fulltext":
-                        hits = text_window_hits(store, texts[i], fetch)
-                    elif name == "hybrid":
-                        hits = rank_windows(store, SearchRequest(text=texts[i], mode=MODE_HYBRID, k=k),
-                                            QueryVectors(vector=qv))
-                    else:
-                        hits = search_encoded(store, SearchRequest(text=texts[i], mode=MODE_AV, k=k),
-                                              QueryVectors(vector=qv))
-                    hits_of[i] = hits
-
-                timings[name] = timed_pass(run_method)
-                for i in range(cfg.warmup_queries, n_total):
-                    if name == "maxsim_ann":
-                        exact = set(truth["maxsim_ids"][i].tolist())
-                        recalls["maxsim"].append(len(set(window_ids(hits_of[i][:k])) & exact) / k)
-                    if name == "pooled_ann":
-                        exact = set(truth["pooled_ids"][i].tolist())
-                        recalls["pooled"].append(len(set(window_ids(hits_of[i][:k])) & exact) / k)
+                timings[name], hits = timed_pass(lambda i, name=name: run_method(name, i))
+                truth_ids = {"maxsim_ann": ("maxsim", "maxsim_ids"), "pooled_ann": ("pooled", "pooled_ids")}.get(name)
+                if truth_ids:
+                    recall_name, truth_key = truth_ids
+                    recalls[recall_name] = [recall_at_k(h, truth[truth_key][i]) for h, i in zip(hits, timed)]
             for candidates in cfg.rerank_candidates:
-                reranked_of: dict[int, list] = {}
-
-                def run_rerank(i: int, candidates: int = candidates, reranked_of: dict = reranked_of) -> None:
-                    reranked_of[i] = pooled_rerank_window_hits(
-                        store, query_vectors[i][None, :], k, index_types=index_types,
-                        cfg=SearchConfig(maxsim_rerank_candidates=candidates))
-
-                rerank_times[candidates] = timed_pass(run_rerank)
-                for i in range(cfg.warmup_queries, n_total):
-                    reranked = reranked_of[i]
-                    ids = {int(h.video_id, 16) * cfg.windows_per_video + h.window_idx for h in reranked}
-                    rerank_recalls[candidates].append(len(ids & set(truth["maxsim_ids"][i].tolist())) / k)
-                    scores = np.array([h.score for h in reranked])
-                    rerank_score_ratio[candidates].append(float(scores.mean() / truth["maxsim_scores"][i].mean()))
+                rerank_times[candidates], reranked = timed_pass(
+                    lambda i, c=candidates: pooled_rerank_window_hits(store, query_vectors[i][None, :], k,
+                                                                      index_types=index_types,
+                                                                      cfg=SearchConfig(maxsim_rerank_candidates=c)))
+                rerank_recalls[candidates] = [recall_at_k(h, truth["maxsim_ids"][i]) for h, i in zip(reranked, timed)]
+                rerank_score_ratio[candidates] = [
+                    float(np.mean([x.score for x in h]) / truth["maxsim_scores"][i].mean()) for h, i in zip(reranked, timed)
+                ]
             if data.tokens is not None:
-                timings["maxsim_exact"] = timed_pass(
+                timings["maxsim_exact"], _ = timed_pass(
                     lambda i: exact_maxsim_top(data.tokens, cfg.n_query_tokens, query_vectors[i][None, :], k))
-            timings["pooled_exact"] = timed_pass(lambda i: exact_cosine_top(data.pooled, query_vectors[i], k))
+            timings["pooled_exact"], _ = timed_pass(lambda i: exact_cosine_top(data.pooled, query_vectors[i], k))
         rss_peaks = {phase: value / MIB for phase, value in rss.peaks.items()}
         rss_before_queries = rss.at_phase_start.get("queries", 0) / MIB
 

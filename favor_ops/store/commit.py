@@ -326,8 +326,6 @@ def commit_run(store: FeatureStore, run_id: str, config: CommitConfig = CommitCo
 
     # -- videos last: a listed video always has its windows committed
     _merge(store, VIDEOS, videos, sql_in("video_id", old_ids) if old_ids else None, result.tables[VIDEOS])
-    if old_ids and (videos is None or videos.num_rows == 0):  # nothing to merge: the replaced rows still go
-        _delete(store, VIDEOS, sql_in("video_id", old_ids), result.tables[VIDEOS])
 
     shards.discard_run(store.uri, run_id, fs_options=store.fs_options)
     if config.discard_stale_runs_older_than_s is not None:
@@ -346,9 +344,12 @@ def _merge(
     store: FeatureStore, name: str, batch: pa.Table | None, delete_where: str | None, write: TableWrite
 ) -> None:
     """One merge_insert on the table keys (update all, insert all, optional delete of unmatched
-    target rows matching `delete_where`); nothing at all when the batch is empty."""
+    target rows matching `delete_where`). An empty batch merges nothing: only the rows matching
+    `delete_where` are deleted (no version at all when there are none)."""
     write.rows_after_dedupe = batch.num_rows if batch is not None else 0
     if batch is None or batch.num_rows == 0:
+        if delete_where:
+            _delete(store, name, delete_where, write)
         return
     table = store.table(name)
     builder = table.merge_insert(list(TABLE_KEYS[name])).when_matched_update_all().when_not_matched_insert_all()
@@ -376,7 +377,7 @@ def _delete(store: FeatureStore, name: str, where: str, write: TableWrite) -> No
 
 def _write_windows(store: FeatureStore, batches: Iterator[pa.Table], rewrite_ids: set[str], write: TableWrite) -> None:
     """One merge per batch (deleting the stale windows of the batch's videos; the last batch also those of
-    `rewrite_ids` no batch holds); without any batch, a delete of the stale windows of `rewrite_ids`."""
+    `rewrite_ids` no batch holds); without any batch, an empty merge: a delete of the windows of `rewrite_ids`."""
     batch = next(batches, None)
     covered: set[str] = set()
     while batch is not None:
@@ -393,10 +394,8 @@ def _write_windows(store: FeatureStore, batches: Iterator[pa.Table], rewrite_ids
         write.version_after = part.version_after
         write.merges += part.merges
         batch = following
-    leftover = sorted(rewrite_ids - covered)
-    if covered or not leftover:
-        return
-    _delete(store, WINDOWS, sql_in("video_id", leftover), write)
+    if not covered and rewrite_ids:
+        _merge(store, WINDOWS, None, sql_in("video_id", sorted(rewrite_ids)), write)
 
 
 def _drop_known_failures(store: FeatureStore, failures: pa.Table) -> pa.Table:

@@ -69,7 +69,7 @@ def window_rows_to_records(rows: WindowRows, model_version: str) -> list[dict]:
     ]
 
 
-class StageWindowsFn(beam.DoFn):
+class StageWindowsFn(WriteShardsFn):
     """Encoded chunks (WindowRows) -> `windows` shards, and one EncodedChunk per chunk once its rows are on
     disk.
 
@@ -79,27 +79,20 @@ class StageWindowsFn(beam.DoFn):
 
     def __init__(self, db_uri: str, run_id: str, schemas: Mapping[str, pa.Schema], model_version: str,
                  fs_options: Mapping | None = None):
-        self.db_uri = db_uri
-        self.run_id = run_id
-        self.schemas = dict(schemas)
+        super().__init__(db_uri, run_id, schemas, fs_options)
         self.model_version = model_version
-        self.fs_options = dict(fs_options or {})
-        self._writer: ShardWriter | None = None
         self._staged: list[EncodedChunk] = []
-        self.rows_staged = beam.metrics.Metrics.counter(METRICS_NAMESPACE, "rows_staged")
 
     def start_bundle(self):
-        self._writer = ShardWriter(self.db_uri, self.run_id, self.schemas, fs_options=self.fs_options or None)
+        super().start_bundle()
         self._staged = []
 
     def process(self, rows: WindowRows):
-        self._writer.add("windows", window_rows_to_records(rows, self.model_version))
+        super().process(("windows", window_rows_to_records(rows, self.model_version)))
         self._staged.append(EncodedChunk(rows.video_id, rows.chunk_idx, len(rows.window_idx)))
-        self.rows_staged.inc(len(rows.window_idx))
 
     def finish_bundle(self):
-        self._writer.flush()
-        self._writer = None
+        super().finish_bundle()
         staged, self._staged = self._staged, []
         for chunk in staged:
             yield WindowedValue(chunk, MIN_TIMESTAMP, [GlobalWindow()])
