@@ -49,6 +49,14 @@ class CorpusConfig:
     # Shape geometry: target area as a fraction of the frame, capped by its bounding-box side.
     shape_area_fraction: float = 0.18
     shape_max_extent_fraction: float = 0.9  # bbox side <= this * min(width, height)
+    # Sounding objects: what is heard comes from what is seen. While an audio event of its segment plays (a word, a
+    # beep, a noise burst), the segment's shape is drawn `sounding_scale` times larger (side length, capped by the
+    # frame), from `sounding_pad_s` before the event's onset to `sounding_pad_s` after its offset (inside the
+    # segment), so a 2 FPS sampling of the video sees every event (0.3 s + 2 * 0.25 s > 0.5 s). Audio and video of a
+    # window are then linked by timing, the way a speaker's mouth or a struck drum is: swapped audio puts its events
+    # where the picture does not pulse.
+    sounding_scale: float = 1.35
+    sounding_pad_s: float = 0.25
     # Audio event layout inside a segment (seconds).
     event_margin_s: float = 0.1            # from segment edges
     event_gap_s: float = 0.2               # between a word and a sound in one segment

@@ -5,6 +5,9 @@ contains that time. A shape's boolean mask is computed once per segment and
 pasted at a (possibly moving) offset, so rendering is a copy and a masked
 assignment per frame. Moving shapes travel along the frame's long axis from one
 margin to the other over the segment and always stay fully inside the frame.
+While one of the segment's audio events plays (its `sounding_spans`), the shape
+is drawn `cfg.sounding_scale` times larger: the object on screen is the one
+making the sound (see CorpusConfig).
 """
 
 from __future__ import annotations
@@ -65,6 +68,24 @@ def shape_side_px(shape: str, width: int, height: int, cfg: CorpusConfig) -> int
     return max(2, int(round(min(want, cap))))
 
 
+def sounding_side_px(side_px: int, width: int, height: int, cfg: CorpusConfig) -> int:
+    """Side of the shape's bounding square while it sounds: cfg.sounding_scale times larger, capped by the frame."""
+    return max(side_px, min(int(round(side_px * cfg.sounding_scale)), min(width, height)))
+
+
+def sounding_spans(t_start: float, t_end: float, audio_events: list[dict], cfg: CorpusConfig) -> list[list[float]]:
+    """[[t0, t1), ...] seconds: each word / beep / noise event of the segment [t_start, t_end), padded by
+    cfg.sounding_pad_s on both sides and clipped to the segment; the times its shape is drawn sounding."""
+    spans = []
+    for ev in audio_events:
+        if ev["type"] in ("word", "tone", "noise"):
+            t0 = max(t_start, float(ev["t_start"]) - cfg.sounding_pad_s)
+            t1 = min(t_end, float(ev["t_end"]) + cfg.sounding_pad_s)
+            if t1 > t0:
+                spans.append([round(t0, 6), round(t1, 6)])
+    return spans
+
+
 def shape_offset(visual: VisualPlan, side_px: int, width: int, height: int, progress: float) -> tuple[int, int]:
     """Top-left (x, y) of the shape's square; progress in [0, 1] through the segment."""
     cx, cy = (width - side_px) // 2, (height - side_px) // 2
@@ -95,37 +116,42 @@ def render_still(visual: VisualPlan, width: int, height: int, cfg: CorpusConfig)
 
 
 def iter_segment_frames(
-    segment: SegmentPlan, width: int, height: int, fps: int, cfg: CorpusConfig
+    segment: SegmentPlan, width: int, height: int, fps: int, cfg: CorpusConfig,
+    spans_s: list[list[float]] | tuple = (),
 ) -> Iterator[np.ndarray]:
-    """Yield the segment's frames, each (height, width, 3) uint8 (the same array object may be re-yielded)."""
+    """Yield the segment's frames, each (height, width, 3) uint8 (the same array object may be re-yielded).
+
+    Frames whose time k / fps lies in one of `spans_s` ([t0, t1) seconds, see sounding_spans) show the shape
+    sounding (larger)."""
     visual = segment.visual
     assert visual is not None
     side = shape_side_px(visual.shape, width, height, cfg)
-    mask = shape_mask(visual.shape, side)  # (side, side) bool
+    big = sounding_side_px(side, width, height, cfg)
+    masks = {side: shape_mask(visual.shape, side), big: shape_mask(visual.shape, big)}  # side -> (side, side) bool
     background = np.empty((height, width, 3), dtype=np.uint8)
     background[:] = np.array(visual.background_rgb, dtype=np.uint8)
     color = np.array(visual.rgb, dtype=np.uint8)
     span_s = max(segment.t_end - segment.t_start, 1e-9)
-    frames = frame_index_range(segment.t_start, segment.t_end, fps)
-    if visual.motion == "static":
-        frame = background.copy()
-        x, y = shape_offset(visual, side, width, height, 0.0)
-        frame[y : y + side, x : x + side][mask] = color
-        for _ in frames:
-            yield frame
-        return
     frame = background.copy()
-    for k in frames:
-        progress = (k / fps - segment.t_start) / span_s
-        x, y = shape_offset(visual, side, width, height, progress)
-        frame[:] = background
-        frame[y : y + side, x : x + side][mask] = color
+    drawn = None  # (side, x, y) currently in `frame`
+    for k in frame_index_range(segment.t_start, segment.t_end, fps):
+        t = k / fps
+        size = big if any(t0 <= t < t1 for t0, t1 in spans_s) else side
+        x, y = shape_offset(visual, size, width, height, (t - segment.t_start) / span_s)
+        if drawn != (size, x, y):
+            frame[:] = background
+            frame[y : y + size, x : x + size][masks[size]] = color
+            drawn = (size, x, y)
         yield frame
 
 
-def iter_clip_frames(clip: ClipPlan, fps: int, cfg: CorpusConfig) -> Iterator[np.ndarray]:
-    """All frames of a clip at `fps` (which may differ from the clip's nominal fps, e.g. for VFR)."""
+def iter_clip_frames(clip: ClipPlan, fps: int, cfg: CorpusConfig,
+                     audio_events: list[list[dict]] | None = None) -> Iterator[np.ndarray]:
+    """All frames of a clip at `fps` (which may differ from the clip's nominal fps, e.g. for VFR); `audio_events`
+    (per segment, as rendered by soundtrack.render_soundtrack) make each segment's shape sound with its events."""
     width, height = clip.variant.width, clip.variant.height
     assert width and height
-    for segment in clip.segments:
-        yield from iter_segment_frames(segment, width, height, fps, cfg)
+    for i, segment in enumerate(clip.segments):
+        events = audio_events[i] if audio_events else []
+        yield from iter_segment_frames(segment, width, height, fps, cfg,
+                                       sounding_spans(segment.t_start, segment.t_end, events, cfg))

@@ -8,7 +8,9 @@ written last, in plan order, followed by the bad inputs when requested.
 
 Segment record (manifest "segments" entries):
   {"t_start", "t_end",
-   "visual": {"color", "rgb", "shape", "motion", "background", "background_rgb"} | null (no video),
+   "visual": {"color", "rgb", "shape", "motion", "background", "background_rgb",
+              "sounding_spans": [[t0, t1], ...]  (seconds the shape is drawn sounding, see scene.sounding_spans)}
+             | null (no video),
    "audio": {"word", "sound", "tone_hz"} | null (no audio track),
    "audio_events": [{"type": "word", "word", "t_start", "t_end"} | {"type": "tone", "hz", ...}
                     | {"type": "noise", ...} | {"type": "silence", ...}],
@@ -36,14 +38,16 @@ def _number(x: float) -> int | float:
     return int(x) if float(x).is_integer() else round(float(x), 6)
 
 
-def segment_record(segment: SegmentPlan, audio_events: list[dict]) -> dict:
+def segment_record(segment: SegmentPlan, audio_events: list[dict], cfg: CorpusConfig, sounding: bool) -> dict:
+    """`sounding`: the file's picture pulses with its sound (a video with an audio track)."""
     v, a = segment.visual, segment.audio
+    spans = scene.sounding_spans(segment.t_start, segment.t_end, audio_events, cfg) if sounding else []
     return {
         "t_start": segment.t_start,
         "t_end": segment.t_end,
         "visual": None if v is None else {
             "color": v.color, "rgb": list(v.rgb), "shape": v.shape, "motion": v.motion,
-            "background": v.background, "background_rgb": list(v.background_rgb),
+            "background": v.background, "background_rgb": list(v.background_rgb), "sounding_spans": spans,
         },
         "audio": None if a is None else {"word": a.word, "sound": a.sound, "tone_hz": a.tone_hz},
         "audio_events": audio_events,
@@ -53,6 +57,7 @@ def segment_record(segment: SegmentPlan, audio_events: list[dict]) -> dict:
 
 def clip_record(clip: ClipPlan, sha256: str, audio_events: list[list[dict]], cfg: CorpusConfig) -> dict:
     var = clip.variant
+    sounding = var.kind == "video"
     fps = None
     if var.fps is not None:
         fps = _number(cfg.vfr_base_fps * sum(cfg.vfr_keep_pattern) / len(cfg.vfr_keep_pattern)) if var.vfr else var.fps
@@ -61,7 +66,7 @@ def clip_record(clip: ClipPlan, sha256: str, audio_events: list[list[dict]], cfg
         "video_codec": var.video_codec, "audio_codec": var.audio_codec, "fps": fps, "vfr": var.vfr,
         "width": var.width, "height": var.height, "duration_s": clip.duration_s,
         "has_video": clip.has_video, "has_audio": clip.has_audio, "sha256": sha256, "broken": None,
-        "segments": [segment_record(s, e) for s, e in zip(clip.segments, audio_events)],
+        "segments": [segment_record(s, e, cfg, sounding) for s, e in zip(clip.segments, audio_events)],
     }
 
 
@@ -84,7 +89,7 @@ def render_clip(
         elif clip.has_video:
             input_fps = cfg.vfr_base_fps if var.vfr else var.fps
             encode.encode_video(
-                tmp_out, scene.iter_clip_frames(clip, input_fps, cfg), var.width, var.height, input_fps,
+                tmp_out, scene.iter_clip_frames(clip, input_fps, cfg, events), var.width, var.height, input_fps,
                 var.container, var.video_codec, wav_path, var.audio_codec, enc,
                 keep_frames=cfg.vfr_keep_pattern if var.vfr else None,
             )

@@ -14,8 +14,9 @@ Checkpoint layout (an aligned checkpoint is a FAVOR checkpoint with two more fil
 Window vectors (what the index stores per window, all unit-norm float32):
     tokens    (W, Nq, E)  window_proj of the full (audio + video) pass's query tokens
     pooled    (W, E)      mean of tokens, re-normalised
-    audio_vec (W, E)      audio_proj of the mean query token of the audio-only pass (video slots masked)
-    visual_vec(W, E)      visual_proj of the mean query token of the video-only pass (audio slots masked)
+    audio_vec (W, E)      audio head of the window's per-frame audio means (heads.cfg.av_frames), or of the
+                          mean query token of the audio-only pass (video slots masked): `av_head_inputs`
+    visual_vec(W, E)      the same for the picture (per-frame visual means, or the video-only pass)
 A missing modality gives an all-zero vector (cosine 0 with everything).
 """
 
@@ -133,6 +134,23 @@ class AlignedModel(nn.Module):
         v = self.query_tokens(mask_modality(batch, D, keep_visual=True, keep_audio=False)) if visual_only else None
         return ModalityPasses(full=full, audio_only=a, visual_only=v)
 
+    def av_head_inputs(self, batch: WindowBatch, has_audio: bool, has_video: bool, run_pass=None
+                       ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """What the audio / visual heads read for these windows (None for a modality the media lacks):
+        per-frame slot means (W, L, D) when heads.cfg.av_frames, else the query tokens (W, Nq, H) of the
+        audio-only and video-only passes, computed by run_pass(masked batch, has_video, has_audio) -> (W, Nq, H)
+        (default: self.query_tokens)."""
+        D = self.favor.config.modality_width
+        if self.heads.cfg.av_frames:
+            from favor_ops.retrieval.frame_features import frame_modality_means
+
+            audio, visual = frame_modality_means(batch, D)
+            return (audio if has_audio else None), (visual if has_video else None)
+        run_pass = run_pass or (lambda masked, _has_video, _has_audio: self.query_tokens(masked))
+        audio = run_pass(mask_modality(batch, D, keep_visual=False, keep_audio=True), False, True) if has_audio else None
+        visual = run_pass(mask_modality(batch, D, keep_visual=True, keep_audio=False), True, False) if has_video else None
+        return audio, visual
+
     def text_sentences(self, texts: list[str]) -> torch.Tensor:
         """(B, 384) frozen MiniLM sentence embeddings (cached) on the model's device."""
         return self.text_tower.encode(list(texts)).to(self.device)
@@ -141,8 +159,8 @@ class AlignedModel(nn.Module):
     @torch.no_grad()
     def window_vectors(self, query_tokens: torch.Tensor, audio_only_tokens: torch.Tensor | None = None,
                        visual_only_tokens: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """(W, Nq, H) query tokens (+ the audio-only / video-only passes' tokens, None if that modality is absent)
-        -> dict(tokens (W, Nq, E), pooled (W, E), audio_vec (W, E), visual_vec (W, E)), unit-norm float32."""
+        """(W, Nq, H) query tokens (+ the audio / visual heads' inputs from av_head_inputs, None if that modality is
+        absent) -> dict(tokens (W, Nq, E), pooled (W, E), audio_vec (W, E), visual_vec (W, E)), unit-norm float32."""
         dev = self.device
         tokens = self.heads.window_tokens(query_tokens.to(dev).float())  # (W, Nq, E)
         W, E = tokens.shape[0], self.embed_dim
@@ -192,8 +210,9 @@ class AlignedModel(nn.Module):
                                              n_audio_frames=n_aud, is_still_image=is_still_image,
                                              duration_s=duration_s if duration_s else None)
             with favor.autocast():
-                passes = self.modality_passes(batch, audio_only=has_audio, visual_only=has_video)
-            vec = self.window_vectors(passes.full, passes.audio_only, passes.visual_only)
+                full = self.query_tokens(batch)
+                audio_in, visual_in = self.av_head_inputs(batch, has_audio, has_video)
+            vec = self.window_vectors(full, audio_in, visual_in)
             parts.append((vec, batch.t_start_s, batch.t_end_s))
         cat = lambda k: torch.cat([p[0][k] for p in parts]).float().cpu().numpy()  # noqa: E731
         return MediaVectors(tokens=cat("tokens"), pooled=cat("pooled"), audio_vec=cat("audio_vec"),

@@ -12,15 +12,17 @@ Reported (each with its sample count `n`):
                iou           mean temporal IoU of the top hit with its best relevant segment (0 when not relevant)
                iou_oracle    the same for the best-IoU relevant window: the ceiling that 5 s windows allow
   av           audio -> video matching over windows holding both modalities, compared by cosine of audio_vec
-               (audio-only pass) with visual_vec (video-only pass):
+               with visual_vec (RetrievalHeads: frame by frame, or the single-modality passes):
                accuracy      "true vs swapped audio" (DESIGN 7): for each window i and each other window j whose
                              audio is a genuine swap (not from a window sharing a segment with i), is
                              cos(a_i, v_i) > cos(a_j, v_i)? Mean over all such (i, j) pairs; chance = 0.5.
                top1          strict retrieval: for each window i, is v_i the nearest visual_vec to a_i among the
                              visual_vecs of i and of every window not sharing a segment with i? Chance = 1/n.
                n             windows; pairs: number of (i, j) pairs of `accuracy`.
-The synthetic corpus draws what is seen and what is heard independently, so audio and video of a window share
-only timing (segment boundaries, event placement, the window's length); see the alignment report.
+The synthetic corpus draws what is seen and what is heard independently, but the shape on screen sounds (is drawn
+larger) while its segment's words, beeps and noises play (corpus/plan.py CorpusConfig.sounding_scale), so audio and
+video of a window are linked by when things happen, not by what they are: a swapped audio track puts its events where
+the picture does not pulse.
 """
 
 from __future__ import annotations

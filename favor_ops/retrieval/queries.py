@@ -48,6 +48,7 @@ class Segment:
     attrs: dict = field(hash=False)  # color, shape, word, sound (absent when not present)
     word_span: tuple[float, float] | None = None  # the spoken word's [t_start, t_end)
     sound_span: tuple[float, float] | None = None  # the tone / noise event's [t_start, t_end)
+    sounding_spans: tuple[tuple[float, float], ...] = ()  # when the shape is drawn sounding (corpus/scene.py)
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,9 @@ def manifest_segments(records: list[dict]) -> list[Segment]:
                     word_span = (float(ev["t_start"]), float(ev["t_end"]))
                 elif ev["type"] in ("tone", "noise"):
                     sound_span = (float(ev["t_start"]), float(ev["t_end"]))
+            sounding = tuple((float(t0), float(t1)) for t0, t1 in (seg.get("visual") or {}).get("sounding_spans", []))
             out.append(Segment(rec["clip_id"], float(seg["t_start"]), float(seg["t_end"]), segment_attrs(seg),
-                               word_span, sound_span))
+                               word_span, sound_span, sounding))
     return out
 
 

@@ -7,9 +7,13 @@ window stage, the vision tower, the visual Q-Former and its queries train on sin
     frame (3, S, S) -> visual encoder -> (Nq, D) -> frame head (Linear D -> E, per token, unit-norm)
     score(frame, text) = MaxSim over the Nq tokens with the text head's vector of "a red circle"-style captions
     loss = multi-positive masked softmax (favor_ops.training.contrastive) over every visual caption of the corpus
+         + sounding_weight * BCE(sounding head(mean over Nq of the tokens), frame shows its shape sounding)
 
-A frame's label is the visual attribute set of the segment holding its timestamp k / fps. The frame head is
-auxiliary (not saved); the text head it trains with is the retrieval text head.
+A frame's label is the visual attribute set of the segment holding its timestamp k / fps, and whether that time
+lies in one of the segment's sounding spans (the shape drawn larger while its sound plays: corpus/scene.py). The
+sounding label makes the visual tokens carry what the audio<->video matching of the window stage needs: when the
+picture pulses. The frame and sounding heads are auxiliary (not saved); the text head it trains with is the retrieval
+text head.
 """
 
 from __future__ import annotations
@@ -33,17 +37,18 @@ class FramePretrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.01
     grad_clip: float = 1.0
+    sounding_weight: float = 1.0  # weight of the sounding-frame BCE (0: captions only)
 
 
-def labelled_frames(dataset) -> tuple[list[tuple[int, int, tuple]], list[tuple]]:
-    """(file index, frame index, visual attribute set) of every decoded frame inside a segment, and the sorted
-    visual attribute vocabulary."""
+def labelled_frames(dataset) -> tuple[list[tuple[int, int, tuple, bool]], list[tuple]]:
+    """(file index, frame index, visual attribute set, sounding) of every decoded frame inside a segment, and the
+    sorted visual attribute vocabulary."""
     fps = dataset.cfg.windows.fps
     by_clip: dict[str, list] = {}
     for seg in dataset.segments:
         proj = project_attrs(seg.attrs, "visual")
         if proj is not None:
-            by_clip.setdefault(seg.clip_id, []).append((seg.t_start, seg.t_end, tuple(sorted(proj.items()))))
+            by_clip.setdefault(seg.clip_id, []).append(seg)
     out = []
     for fi, f in enumerate(dataset.files):
         if f.visual_tokens is None:
@@ -51,12 +56,13 @@ def labelled_frames(dataset) -> tuple[list[tuple[int, int, tuple]], list[tuple]]
         segs = by_clip.get(f.clip_id, [])
         for k in range(len(f.frames)):
             t = k / fps
-            label = next((a for t0, t1, a in segs if t0 <= t < t1), None)
-            if label is None and f.is_still_image and segs:
-                label = segs[0][2]
-            if label is not None:
-                out.append((fi, k, label))
-    return out, sorted({a for _, _, a in out})
+            seg = next((s for s in segs if s.t_start <= t < s.t_end), None)
+            if seg is None and f.is_still_image and segs:
+                seg = segs[0]
+            if seg is not None:
+                label = tuple(sorted(project_attrs(seg.attrs, "visual").items()))
+                out.append((fi, k, label, any(t0 <= t < t1 for t0, t1 in seg.sounding_spans)))
+    return out, sorted({a for _, _, a, _ in out})
 
 
 def pretrain_visual(aligned, dataset, cfg: FramePretrainConfig, rng: np.random.Generator, log=None,
@@ -68,7 +74,9 @@ def pretrain_visual(aligned, dataset, cfg: FramePretrainConfig, rng: np.random.G
     for p in favor.visual.parameters():
         p.requires_grad_(True)
     head = nn.Linear(favor.config.modality_width, aligned.embed_dim).to(aligned.device)
+    sounding_head = nn.Linear(favor.config.modality_width, 1).to(aligned.device)
     params = list(favor.visual.parameters()) + list(head.parameters()) + list(aligned.heads.text_proj.parameters())
+    params += list(sounding_head.parameters())
     params.append(aligned.heads.logit_scale)
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     variants = {a: n_variants(dict(a)) for a in vocab}
@@ -84,17 +92,22 @@ def pretrain_visual(aligned, dataset, cfg: FramePretrainConfig, rng: np.random.G
     for step in range(cfg.steps):
         pick = rng.choice(len(frames), size=min(cfg.batch_frames, len(frames)), replace=False)
         batch = [frames[int(i)] for i in pick]
-        pixels = favor.preprocess_frames(np.stack([dataset.files[fi].frames[k] for fi, k, _ in batch]))
-        tokens = nn.functional.normalize(head(favor.visual(pixels)), dim=-1)  # (B, Nq, E)
+        pixels = favor.preprocess_frames(np.stack([dataset.files[fi].frames[k] for fi, k, _, _ in batch]))
+        visual = favor.visual(pixels)  # (B, Nq, D)
+        tokens = nn.functional.normalize(head(visual), dim=-1)  # (B, Nq, E)
         texts = [query_text(dict(a), int(rng.integers(variants[a]))) for a in vocab]
         text_vecs = aligned.heads.text(aligned.text_sentences(texts))  # (T, E)
         labels = torch.full((len(batch), len(vocab)), NEGATIVE, dtype=torch.long, device=aligned.device)
-        for i, (_, _, a) in enumerate(batch):
+        for i, (_, _, a, _) in enumerate(batch):
             labels[i, index[a]] = POSITIVE
-        loss = multi_positive_nce(aligned.heads.scale() * maxsim_scores(tokens, text_vecs), labels)
-        last = optimizer_step(loss, optimizer, params, cfg.grad_clip)
+        caption_loss = multi_positive_nce(aligned.heads.scale() * maxsim_scores(tokens, text_vecs), labels)
+        sounding = torch.tensor([float(b[3]) for b in batch], device=aligned.device)  # (B,) 1 = shape sounding
+        sounding_loss = nn.functional.binary_cross_entropy_with_logits(
+            sounding_head(visual.mean(dim=1)).squeeze(-1), sounding)  # logits (B,)
+        last = optimizer_step(caption_loss + cfg.sounding_weight * sounding_loss, optimizer, params, cfg.grad_clip)
         if log is not None:
-            log({"stage": "visual_frames", "step": step + 1, "frame_loss": round(last, 5)})
+            log({"stage": "visual_frames", "step": step + 1, "frame_loss": round(last, 5),
+                 "sounding_loss": round(sounding_loss.item(), 5)})
         if bar:
             bar.update(1)
             bar.set_postfix(loss=f"{last:.3f}")

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from favor_ops.retrieval.aligned_model import mask_modality
+from favor_ops.retrieval.frame_features import frame_modality_means
 
 PASSES = ("full", "audio_only", "visual_only")
 
@@ -77,7 +78,7 @@ class SlotStateCache:
         self.position = {int(i): n for n, i in enumerate(indices)}
         D = favor.config.modality_width
         chunks: dict[str, list[CachedPass]] = {p: [] for p in PASSES}
-        has_a, has_v = [], []
+        has_a, has_v, frame_a, frame_v = [], [], [], []
         starts = range(0, len(indices), batch_windows)
         if progress:
             import sys
@@ -91,6 +92,9 @@ class SlotStateCache:
                 batch, a, v = build_training_batch(favor, dataset, idx)
                 has_a.append(a.cpu())
                 has_v.append(v.cpu())
+                audio_means, visual_means = frame_modality_means(batch, D)  # (B, L, D) each
+                frame_a.append(audio_means.half().cpu())
+                frame_v.append(visual_means.half().cpu())
                 chunks["full"].append(compute_slot_states(favor, batch))
                 chunks["audio_only"].append(compute_slot_states(
                     favor, mask_modality(batch, D, keep_visual=False, keep_audio=True)))
@@ -101,8 +105,12 @@ class SlotStateCache:
                                      torch.cat([c.key_valid for c in chunks[p]])) for p in PASSES}
         self.has_audio = torch.cat(has_a)
         self.has_video = torch.cat(has_v)
+        self.frame_means = (torch.cat(frame_a), torch.cat(frame_v))  # per-frame audio / visual means (N, L, D)
 
-    def gather(self, indices) -> tuple[dict[str, CachedPass], torch.Tensor, torch.Tensor]:
+    def gather(self, indices) -> tuple[dict[str, CachedPass], tuple[torch.Tensor, torch.Tensor], torch.Tensor,
+                                       torch.Tensor]:
+        """(passes, (audio (B, L, D), visual (B, L, D)) frame means, has_audio (B,), has_video (B,))."""
         rows = torch.as_tensor([self.position[int(i)] for i in indices])
         out = {p: CachedPass([s[rows] for s in c.states], c.key_valid[rows]) for p, c in self.passes.items()}
-        return out, self.has_audio[rows], self.has_video[rows]
+        frames = (self.frame_means[0][rows], self.frame_means[1][rows])
+        return out, frames, self.has_audio[rows], self.has_video[rows]

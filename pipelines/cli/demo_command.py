@@ -62,6 +62,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # ----------------------------------------------------------------------------------------------- steps
 
 
+def corpus_stamp(params: dict) -> dict:
+    """What a synthesized corpus depends on: its parameters and its profile's generator settings (JSON-normal), so
+    a corpus written by an older generator (e.g. before shapes sounded with their audio) is rebuilt."""
+    from favor_ops.corpus.plan import CORPUS_PROFILES
+
+    return json.loads(json.dumps({**params, "generator": dataclasses.asdict(CORPUS_PROFILES[params["profile"]])}))
+
+
 def _corpus(directory: Path, params: dict, say) -> list[dict]:
     """Synthesize (or reuse, when its stamp matches) a corpus; returns its manifest records."""
     from favor_ops.corpus.manifest import read_manifest
@@ -69,7 +77,8 @@ def _corpus(directory: Path, params: dict, say) -> list[dict]:
     from favor_ops.corpus.synth import synthesize_corpus
 
     stamp = directory / "demo-corpus.json"
-    if stamp.exists() and (directory / "manifest.jsonl").exists() and json.loads(stamp.read_text()) == params:
+    if (stamp.exists() and (directory / "manifest.jsonl").exists()
+            and json.loads(stamp.read_text()) == corpus_stamp(params)):
         say(f"      reusing {directory} ({params['videos']} videos, seed {params['seed']})")
         return read_manifest(directory)
     started = time.perf_counter()
@@ -77,7 +86,7 @@ def _corpus(directory: Path, params: dict, say) -> list[dict]:
     records = synthesize_corpus(directory, n_videos=params["videos"], seed=params["seed"],
                                 include_bad=params["include_bad"], min_duration_s=params["min_duration_s"],
                                 max_duration_s=params["max_duration_s"], cfg=CORPUS_PROFILES[params["profile"]])
-    stamp.write_text(json.dumps(params))
+    stamp.write_text(json.dumps(corpus_stamp(params)))
     say(f"      wrote {len(records)} files to {directory} in {time.perf_counter() - started:.1f} s")
     return records
 
@@ -91,9 +100,9 @@ def _train(checkpoint: Path, train_dir: Path, train_params: dict, qa_steps: int,
 
     stamp_path = checkpoint / TRAIN_STAMP
     stamp = json.loads(stamp_path.read_text()) if stamp_path.exists() else {}
-    align_key = {"corpus": train_params, "config": dataclasses.asdict(AlignConfig())}
+    align_key = {"corpus": corpus_stamp(train_params), "config": dataclasses.asdict(AlignConfig())}
     qa_cfg = dataclasses.replace(QATrainConfig(), steps=qa_steps)
-    qa_key = {"corpus": train_params, "align": align_key, "config": dataclasses.asdict(qa_cfg)}
+    qa_key = {"corpus": corpus_stamp(train_params), "align": align_key, "config": dataclasses.asdict(qa_cfg)}
     timings = {}
     say(f"[2/6] align training (demo preset, encoders included) -> {checkpoint}")
     if stamp.get("align") == align_key and is_aligned_checkpoint(checkpoint):

@@ -46,6 +46,11 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=None, help="training seed")
     parser.add_argument("--full", action="store_true",
                         help="train the whole causal Q-Former (slow) instead of the cached-slot fast path")
+    parser.add_argument("--av-from", choices=("frames", "queries"), default=None,
+                        help="align: audio/visual vectors from the window's frames (default) or from the "
+                             "single-modality passes' query tokens")
+    parser.add_argument("--av-frame-kernel", type=int, default=None, metavar="N",
+                        help="align: frames each frame's audio/visual features see (odd; default 3)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
     parser.set_defaults(handler=run_train)
@@ -71,13 +76,16 @@ def run_train(args: argparse.Namespace) -> int:
     for field, value in (("steps", args.steps), ("visual_steps", args.visual_steps),
                          ("speech_steps", args.speech_steps), ("batch_windows", args.batch), ("lr", args.lr),
                          ("checkpoint_every", args.checkpoint_every), ("num_threads", args.threads),
-                         ("cache_dir", args.cache_dir), ("seed", args.seed)):
+                         ("cache_dir", args.cache_dir), ("seed", args.seed),
+                         ("av_frame_kernel", args.av_frame_kernel)):
         if value is not None:
             changes[field] = value
     if args.full:
         changes["train_frame_attention"] = True
     if args.no_speech_shift:
         changes["speech_shift"] = False
+    if args.av_from is not None:
+        changes["av_frames"] = args.av_from == "frames"
     cfg = dataclasses.replace(AlignConfig(), **changes)
     summary = train_align(args.corpus, args.out, cfg, resume=args.resume)
     _print_summary(args, summary, f"aligned checkpoint: {summary['out']}",

@@ -4,9 +4,9 @@ No Beam here (the ModelHandler calls it), so tests can run it directly. The
 frames of every chunk in a batch go through the visual encoder in one call;
 speech and the Q-Former run per chunk. Each window gets the vectors of
 `AlignedModel.window_vectors`: its projected query tokens (the `tokens`
-multivector, E wide), a pooled vector, and an audio-only and a visual-only
-vector (the same Q-Former with the other modality masked) for cross-modal
-matching. A preset or a plain FAVOR checkpoint has identity heads (E = H):
+multivector, E wide), a pooled vector, and an audio and a visual vector for
+cross-modal matching (from the window's frames, or from the same Q-Former with
+the other modality masked: `AlignedModel.av_head_inputs`). A preset or a plain FAVOR checkpoint has identity heads (E = H):
 the stored tokens are then the Q-Former's own outputs, unit-normalised.
 
 With a transcriber (`favor index --asr NAME`), each chunk's audio is also
@@ -159,8 +159,6 @@ def transcribe_chunk(transcriber, chunk: MediaChunk, rows: WindowRows) -> Window
 
 
 def _encode_chunk(aligned, chunk: MediaChunk, visual: torch.Tensor | None) -> WindowRows:
-    from favor_ops.retrieval.aligned_model import mask_modality
-
     model = aligned.favor
     cfg = model.config
     fps = chunk.fps
@@ -185,15 +183,11 @@ def _encode_chunk(aligned, chunk: MediaChunk, visual: torch.Tensor | None) -> Wi
         duration_s=chunk.duration_s if chunk.duration_s > 0 else None,  # a still image spans one frame slice
     )
     out = model.run_window_batch(batch, has_video, has_audio)
-    D = cfg.modality_width
-    audio_only = visual_only = None  # (K, Nq, H) query tokens with the other modality masked
-    if has_audio:
-        audio_batch = mask_modality(batch, D, keep_visual=False, keep_audio=True)
-        audio_only = model.run_window_batch(audio_batch, False, True).query_tokens
-    if has_video:
-        visual_batch = mask_modality(batch, D, keep_visual=True, keep_audio=False)
-        visual_only = model.run_window_batch(visual_batch, True, False).query_tokens
-    vectors = aligned.window_vectors(out.query_tokens, audio_only, visual_only)  # tokens (K, Nq, E), ...
+    # the audio / visual heads' inputs: per-frame slot means (K, L, D), or (K, Nq, H) single-modality pass tokens
+    audio_in, visual_in = aligned.av_head_inputs(
+        batch, has_audio, has_video,
+        run_pass=lambda masked, has_v, has_a: model.run_window_batch(masked, has_v, has_a).query_tokens)
+    vectors = aligned.window_vectors(out.query_tokens, audio_in, visual_in)  # tokens (K, Nq, E), ...
     as_np = lambda key: vectors[key].float().cpu().numpy().astype(np.float32)  # noqa: E731
     return WindowRows(
         video_id=chunk.video_id,

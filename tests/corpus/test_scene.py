@@ -9,6 +9,8 @@ from favor_ops.corpus.scene import (
     shape_mask,
     shape_offset,
     shape_side_px,
+    sounding_side_px,
+    sounding_spans,
 )
 
 CFG = CorpusConfig()
@@ -64,3 +66,32 @@ def test_moving_shape_travels_left_to_right_inside_frame():
     lefts = [x[0] for x in xs]
     assert lefts == sorted(lefts) and lefts[0] < lefts[-1]
     assert xs[0][0] >= 0 and xs[-1][1] <= 319
+
+
+def test_sounding_spans_pad_each_event_and_stay_inside_the_segment():
+    cfg = CorpusConfig(sounding_pad_s=0.25)
+    events = [{"type": "word", "word": "apple", "t_start": 1.1, "t_end": 1.6},
+              {"type": "tone", "hz": 440, "t_start": 2.8, "t_end": 2.95},
+              {"type": "silence", "t_start": 1.0, "t_end": 3.0}]
+    assert sounding_spans(1.0, 3.0, events, cfg) == [[1.0, 1.85], [2.55, 3.0]]  # clipped at both segment edges
+    assert sounding_spans(1.0, 3.0, [events[2]], cfg) == []  # silence makes no sound
+
+
+def test_shape_is_larger_exactly_while_it_sounds():
+    visual = VisualPlan(color="red", shape="square", motion="static", background="black")
+    cfg = CorpusConfig(sounding_scale=1.5)
+    red = np.array(vocab.COLORS["red"], np.uint8)
+    side = shape_side_px("square", 320, 240, cfg)
+    big = sounding_side_px(side, 320, 240, cfg)
+    assert big == min(round(side * 1.5), 240)
+    areas = [int(np.all(f == red, axis=-1).sum())
+             for f in iter_segment_frames(SegmentPlan(0.0, 2.0, visual, None), 320, 240, 4, cfg, [[0.5, 1.0]])]
+    assert areas == [side * side] * 2 + [big * big] * 2 + [side * side] * 4  # frames at 0.5 and 0.75 s sound
+
+
+def test_sounding_shape_still_moves_inside_the_frame():
+    visual = VisualPlan(color="blue", shape="circle", motion="left_to_right", background="gray")
+    blue = np.array(vocab.COLORS["blue"], np.uint8)
+    for frame in iter_segment_frames(SegmentPlan(0.0, 1.0, visual, None), 320, 240, 8, CFG, [[0.0, 1.0]]):
+        cols = np.flatnonzero(np.all(frame == blue, axis=-1).any(axis=0))
+        assert cols[0] >= 0 and cols[-1] <= 319 and len(cols) > shape_side_px("circle", 320, 240, CFG)

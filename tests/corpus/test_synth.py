@@ -176,3 +176,37 @@ def test_decoded_frames_show_the_ground_truth_colour(corpora):
         assert counts[shape_idx].max() / len(frame) >= 0.12, r["file"]
         if s["visual"]["color"] != "white":
             assert top_background == ("b", s["visual"]["background"]), r["file"]
+
+
+def test_the_shape_sounds_with_every_audio_event_of_its_segment(corpora):
+    a, _, records, _ = corpora
+    checked = 0
+    for r in records:
+        if r["kind"] == "bad" or not r["has_video"]:
+            continue
+        for s in r["segments"]:
+            spans = s["visual"]["sounding_spans"]
+            if r["kind"] != "video":  # no audio track (or a still image): nothing sounds
+                assert spans == []
+                continue
+            for e in s["audio_events"]:
+                if e["type"] != "silence":
+                    assert any(t0 < e["t_start"] and e["t_end"] < t1 for t0, t1 in spans), (r["file"], e)
+            assert all(s["t_start"] <= t0 < t1 <= s["t_end"] for t0, t1 in spans)
+    for r in records[:3]:  # h264, vp9, flac-mkv: the decoded shape is larger mid-span than outside any span
+        for s in r["segments"]:
+            spans = s["visual"]["sounding_spans"]
+            quiet = [t for t in np.arange(s["t_start"] + 0.05, s["t_end"] - 0.1, 0.1)
+                     if not any(t0 - 0.1 <= t <= t1 + 0.1 for t0, t1 in spans)]
+            if not spans or not quiet or s["visual"]["motion"] != "static":
+                continue
+            rgb = np.array(s["visual"]["rgb"], float)
+
+            def area(t):
+                frame = _decode_frame(a / r["file"], t, r["width"], r["height"]).astype(float)
+                return int((np.abs(frame - rgb).sum(-1) < 60).sum())
+
+            loud = area((spans[0][0] + spans[0][1]) / 2)
+            assert loud > 1.4 * area(quiet[0]), (r["file"], s["t_start"])
+            checked += 1
+    assert checked >= 1

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from favor_ops.retrieval.heads import RetrievalHeads, RetrievalHeadsConfig, identity_heads
@@ -25,3 +26,55 @@ def test_identity_heads_pass_vectors_through():
     expected = torch.tensor([1.5, 1.0, 2.0, 0.0]) / torch.tensor([1.5, 1.0, 2.0, 0.0]).norm()
     assert torch.allclose(heads.audio(q)[0], expected, atol=1e-6)
     assert heads.cfg.embed_dim == 4 and not any(p.requires_grad for p in heads.parameters())
+
+
+
+def _frame_heads(L=3, E=8, D=4, kernel=1):
+    """Frame heads whose per-frame networks pass feature 0 of the frame (kernel 1) or of the frame and its two
+    neighbours summed (kernel 3) through: k = E // L = 2 outputs (x0, 0) per frame."""
+    heads = RetrievalHeads(RetrievalHeadsConfig(window_dim=4, embed_dim=E, text_hidden_dim=0, av_frames=L,
+                                                modality_dim=D, av_frame_hidden_dim=2, av_frame_kernel=kernel))
+    with torch.no_grad():
+        for net in (heads.audio_proj, heads.visual_proj):
+            net[0].weight.zero_()
+            net[0].weight[0, 0, :] = 1.0  # hidden unit 0 = sum over the kernel's frames of feature 0
+            net[0].bias.copy_(torch.tensor([3.0, 0.0]))  # GELU(x + 3) - GELU(3): 0 for x = 0, ~x for small x
+            net[2].weight.copy_(torch.tensor([[1.0, 0], [0, 0]])[:, :, None])
+            net[2].bias.copy_(torch.tensor([-torch.nn.functional.gelu(torch.tensor(3.0)).item(), 0.0]))
+    return heads
+
+
+def test_frame_av_vectors_compare_what_is_heard_and_seen_at_the_same_moment():
+    """av_frames: frame l of the audio is compared with frame l of the picture only; a mean pools timing away."""
+    heads = _frame_heads()
+    heard = torch.zeros(1, 3, 4)  # (W, L, D): something is heard at frame 0
+    heard[0, 0, 0] = 1.0
+    seen_same, seen_later = torch.zeros(1, 3, 4), torch.zeros(1, 3, 4)
+    seen_same[0, 0, 0] = 1.0  # the picture pulses at frame 0
+    seen_later[0, 2, 0] = 1.0  # the picture pulses at frame 2
+    with torch.no_grad():
+        a, same, later = heads.audio(heard), heads.visual(seen_same), heads.visual(seen_later)
+    assert a.shape == (1, 8) and torch.allclose(a, torch.tensor([[1.0, 0, 0, 0, 0, 0, 0, 0]]), atol=1e-6)
+    assert abs(float(a @ same.T) - 1.0) < 1e-6 and abs(float(a @ later.T)) < 1e-6
+    pooled = RetrievalHeads(RetrievalHeadsConfig(window_dim=4, embed_dim=8, text_hidden_dim=0))
+    with torch.no_grad():
+        assert torch.allclose(pooled.visual(seen_same), pooled.visual(seen_later))  # mean over frames: same
+
+
+def test_frame_kernel_lets_a_frame_see_its_neighbours():
+    heard = torch.zeros(1, 3, 4)  # (W, L, D): something is heard at frame 1
+    heard[0, 1, 0] = 1.0
+    with torch.no_grad():
+        alone = _frame_heads(kernel=1).audio(heard)[0, :6].view(3, 2)[:, 0]  # (L,) feature 0 per frame (E pads 2)
+        context = _frame_heads(kernel=3).audio(heard)[0, :6].view(3, 2)[:, 0]
+    assert abs(alone[0]) < 1e-5 and alone[1] > 0.5 and abs(alone[2]) < 1e-5
+    assert (context > 0).all() and torch.allclose(context, context[1].expand(3))  # frames 0 and 2 see frame 1
+
+
+def test_frame_av_vectors_check_the_frame_count():
+    with pytest.raises(ValueError, match="3 frames per window, got 4"):
+        _frame_heads().audio(torch.zeros(1, 4, 4))
+    with pytest.raises(ValueError, match="modality_dim"):
+        RetrievalHeads(RetrievalHeadsConfig(window_dim=4, embed_dim=8, av_frames=3))
+    with pytest.raises(ValueError, match="odd av_frame_kernel"):
+        RetrievalHeads(RetrievalHeadsConfig(window_dim=4, embed_dim=8, av_frames=3, modality_dim=4, av_frame_kernel=2))

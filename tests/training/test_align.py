@@ -33,7 +33,7 @@ def test_three_steps_write_checkpoint_log_and_resume(tiny_corpus, tmp_path):
     assert [r["step"] for r in rows] == [1, 2, 3]
     assert all(r["loss"] > 0 for r in rows)
     model = load_aligned_model(str(out))
-    assert model.embed_dim == 16 and not model.heads.cfg.identity
+    assert model.embed_dim == 16 and model.heads.cfg.av_frames > 0 and not model.heads.cfg.identity
 
     resumed = train_align(tiny_corpus, out, _cfg(tmp_path, 5), resume=True)
     assert resumed["start_step"] == 3

@@ -59,3 +59,20 @@ def test_align_trains_a_tiny_model_from_the_command_line(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["steps"] == 1 and summary["windows"] == 2 and summary["files"] == 1
     assert is_aligned_checkpoint(tmp_path / "o")
+
+
+def test_align_av_flags_reach_the_saved_heads(tmp_path, capsys):
+    """--av-frame-kernel sets the frame heads' temporal width; --av-from queries goes back to query-token vectors."""
+    from favor_ops.corpus.synth import synthesize_corpus
+    from favor_ops.retrieval.aligned_model import load_aligned_model
+
+    synthesize_corpus(tmp_path / "c", n_videos=1, seed=3, min_duration_s=6.0, max_duration_s=6.0, progress=False)
+    base = ["train", "--stage", "align", "--corpus", str(tmp_path / "c"), "--model", "tiny", "--steps", "1",
+            "--visual-steps", "1", "--speech-steps", "1", "--batch", "2", "--json",
+            "--cache-dir", str(tmp_path / "cache")]
+    for out, flags, expected in (("k1", ["--av-frame-kernel", "1"], (10, 1)), ("q", ["--av-from", "queries"], (0, 3))):
+        args = _parser().parse_args(base + ["--out", str(tmp_path / out)] + flags)
+        assert args.handler(args) == 0
+        heads = load_aligned_model(str(tmp_path / out)).heads.cfg
+        assert (heads.av_frames, heads.av_frame_kernel) == expected
+    capsys.readouterr()
