@@ -220,23 +220,24 @@ def step_passes(aligned, dataset, indices, cache=None):
     from favor_ops.training.slot_state_cache import query_tokens_from_states
     from favor_ops.training.window_dataset import build_training_batch
 
-    frames_mode = bool(aligned.heads.cfg.av_frames)
+    dev = aligned.device
     if cache is None:
         batch, has_audio, has_video = build_training_batch(aligned.favor, dataset, indices)
         window_mask = (batch.visual_mask | batch.audio_mask).any(dim=1)
         passes = aligned.modality_passes(batch)
-        av_inputs = (frame_modality_means(batch, aligned.favor.config.modality_width) if frames_mode
-                     else (passes.audio_only, passes.visual_only))
-        return passes, av_inputs, has_audio, has_video, window_mask
-    cached, frames, has_audio, has_video = cache.gather(indices)
-    cq = aligned.favor.causal_qformer
-    dev = aligned.device
-    tokens = {p: query_tokens_from_states(cq, [s.to(dev) for s in c.states], c.key_valid.to(dev))
-              for p, c in cached.items()}
-    passes = ModalityPasses(full=tokens["full"], audio_only=tokens["audio_only"], visual_only=tokens["visual_only"])
-    av_inputs = (tuple(f.to(dev).float() for f in frames) if frames_mode
-                 else (passes.audio_only, passes.visual_only))
-    return passes, av_inputs, has_audio.to(dev), has_video.to(dev), (has_audio | has_video).to(dev)
+        frames = frame_modality_means(batch, aligned.favor.config.modality_width)  # (B, L, D) audio, visual
+    else:
+        cached, frames, has_audio, has_video = cache.gather(indices)
+        cq = aligned.favor.causal_qformer
+        tokens = {p: query_tokens_from_states(cq, [s.to(dev) for s in c.states], c.key_valid.to(dev))
+                  for p, c in cached.items()}
+        passes = ModalityPasses(full=tokens["full"], audio_only=tokens["audio_only"],
+                                visual_only=tokens["visual_only"])
+        frames = tuple(f.to(dev).float() for f in frames)
+        has_audio, has_video = has_audio.to(dev), has_video.to(dev)
+        window_mask = has_audio | has_video
+    av_inputs = frames if aligned.heads.cfg.av_frames else (passes.audio_only, passes.visual_only)
+    return passes, av_inputs, has_audio, has_video, window_mask
 
 
 def train_step_losses(aligned, dataset, indices, sampler: TextSampler, cfg: AlignConfig, cache=None

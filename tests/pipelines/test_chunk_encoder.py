@@ -140,17 +140,22 @@ def test_a_batch_mixing_audio_only_and_silent_chunks_keeps_each_modality_apart(m
         _assert_same_windows([m], s)
 
 
-def test_aligned_heads_give_the_query_side_vectors_and_their_own_model_version(model, tmp_path):
+@pytest.mark.parametrize("av_frames", [False, True], ids=["av-from-queries", "av-from-frames"])
+def test_aligned_heads_give_the_query_side_vectors_and_their_own_model_version(model, tmp_path, av_frames):
     """With trained (here: random, E != H) retrieval heads the index stores exactly what
-    AlignedModel.encode_media gives for the same file (the search side's space), and the heads are part of the
-    model version: new heads re-index."""
+    AlignedModel.encode_media gives for the same file (the search side's space), with audio/visual vectors from the
+    single-modality passes or from the windows' frames, and the heads are part of the model version: new heads
+    re-index."""
     from favor_ops.retrieval.aligned_model import AlignedModel
     from favor_ops.retrieval.heads import RetrievalHeads, RetrievalHeadsConfig
     from pipelines.index.chunk_encoder import describe_model
 
     H, E = model.config.causal_qformer.hidden_size, 24
+    L, D = model.config.windows.frames_per_window, model.config.modality_width
     torch.manual_seed(0)
-    aligned = AlignedModel(model, RetrievalHeads(RetrievalHeadsConfig(window_dim=H, embed_dim=E))).eval()
+    heads_cfg = RetrievalHeadsConfig(window_dim=H, embed_dim=E, av_frames=L if av_frames else 0,
+                                     modality_dim=D if av_frames else 0)
+    aligned = AlignedModel(model, RetrievalHeads(heads_cfg)).eval()
     media = _media(5)
     rows = _encode(aligned, [_chunk(media, "v", 0, 0, SPEECH_CHUNK_WINDOWS),
                              _chunk(media, "v", 1, SPEECH_CHUNK_WINDOWS, N_WINDOWS)])
