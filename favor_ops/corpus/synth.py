@@ -38,10 +38,9 @@ def _number(x: float) -> int | float:
     return int(x) if float(x).is_integer() else round(float(x), 6)
 
 
-def segment_record(segment: SegmentPlan, audio_events: list[dict], cfg: CorpusConfig, sounding: bool) -> dict:
-    """`sounding`: the file's picture pulses with its sound (a video with an audio track)."""
+def segment_record(segment: SegmentPlan, audio_events: list[dict], cfg: CorpusConfig) -> dict:
     v, a = segment.visual, segment.audio
-    spans = scene.sounding_spans(segment.t_start, segment.t_end, audio_events, cfg) if sounding else []
+    spans = scene.sounding_spans(segment.t_start, segment.t_end, audio_events, cfg)  # [] without audio events
     return {
         "t_start": segment.t_start,
         "t_end": segment.t_end,
@@ -57,7 +56,6 @@ def segment_record(segment: SegmentPlan, audio_events: list[dict], cfg: CorpusCo
 
 def clip_record(clip: ClipPlan, sha256: str, audio_events: list[list[dict]], cfg: CorpusConfig) -> dict:
     var = clip.variant
-    sounding = var.kind == "video"
     fps = None
     if var.fps is not None:
         fps = _number(cfg.vfr_base_fps * sum(cfg.vfr_keep_pattern) / len(cfg.vfr_keep_pattern)) if var.vfr else var.fps
@@ -66,7 +64,7 @@ def clip_record(clip: ClipPlan, sha256: str, audio_events: list[list[dict]], cfg
         "video_codec": var.video_codec, "audio_codec": var.audio_codec, "fps": fps, "vfr": var.vfr,
         "width": var.width, "height": var.height, "duration_s": clip.duration_s,
         "has_video": clip.has_video, "has_audio": clip.has_audio, "sha256": sha256, "broken": None,
-        "segments": [segment_record(s, e, cfg, sounding) for s, e in zip(clip.segments, audio_events)],
+        "segments": [segment_record(s, e, cfg) for s, e in zip(clip.segments, audio_events)],
     }
 
 

@@ -48,7 +48,7 @@ def labelled_frames(dataset) -> tuple[list[tuple[int, int, tuple, bool]], list[t
     for seg in dataset.segments:
         proj = project_attrs(seg.attrs, "visual")
         if proj is not None:
-            by_clip.setdefault(seg.clip_id, []).append(seg)
+            by_clip.setdefault(seg.clip_id, []).append((seg, tuple(sorted(proj.items()))))
     out = []
     for fi, f in enumerate(dataset.files):
         if f.visual_tokens is None:
@@ -56,11 +56,11 @@ def labelled_frames(dataset) -> tuple[list[tuple[int, int, tuple, bool]], list[t
         segs = by_clip.get(f.clip_id, [])
         for k in range(len(f.frames)):
             t = k / fps
-            seg = next((s for s in segs if s.t_start <= t < s.t_end), None)
-            if seg is None and f.is_still_image and segs:
-                seg = segs[0]
-            if seg is not None:
-                label = tuple(sorted(project_attrs(seg.attrs, "visual").items()))
+            hit = next(((s, a) for s, a in segs if s.t_start <= t < s.t_end), None)
+            if hit is None and f.is_still_image and segs:
+                hit = segs[0]
+            if hit is not None:
+                seg, label = hit
                 out.append((fi, k, label, any(t0 <= t < t1 for t0, t1 in seg.sounding_spans)))
     return out, sorted({a for _, _, a, _ in out})
 
