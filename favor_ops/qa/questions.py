@@ -35,6 +35,23 @@ class QAPair:
     truth_s: float | None = None  # "when": the start (s) of the event's window
 
 
+# The question templates (training and evaluation ask in the same words).
+def said_while_question(visual: str) -> str:
+    return f"What word is spoken while the {visual} is shown?"
+
+
+def visual_order_question(first: str, second: str) -> str:
+    return f"Which comes first, the {first} or the {second}?"
+
+
+def word_order_question(first: str, second: str) -> str:
+    return f"Which word is said first, {first} or {second}?"
+
+
+def when_question(word: str) -> str:
+    return f"When is {word} said?"
+
+
 def _visual(seg: dict) -> str | None:
     v = seg.get("visual")
     return f"{v['color']} {v['shape']}" if v else None
@@ -87,23 +104,23 @@ def clip_questions(record: dict, *, window_s: float = 5.0, rng: random.Random | 
     for i, seg in enumerate(segs):
         v, w = visuals[i], words[i]
         if v in unique_visual and w:
-            add("said_while", f"What word is spoken while the {v} is shown?", w)
+            add("said_while", said_while_question(v), w)
         if v in unique_visual and i + 1 < len(segs) and _sound(segs[i + 1]):
             add("sound_after", f"What sound plays after the {v}?", _sound(segs[i + 1]))
     uv = [(i, v) for i, v in enumerate(visuals) if v in unique_visual]
     for (i, a), (j, b) in zip(uv, uv[1:]):
         first, second = (a, b) if rng.random() < 0.5 else (b, a)
-        add("order", f"Which comes first, the {first} or the {second}?", a)
+        add("order", visual_order_question(first, second), a)
     uw = [(i, w) for i, w in enumerate(words) if w in unique_word]
     for (i, a), (j, b) in zip(uw, uw[1:]):
         first, second = (a, b) if rng.random() < 0.5 else (b, a)
-        add("order", f"Which word is said first, {first} or {second}?", a)
+        add("order", word_order_question(first, second), a)
     duration = float(record.get("duration_s") or 0.0)
     for i, seg in enumerate(segs):
         if words[i] in unique_word and _word_time(seg) is not None:
             t0, t1 = window_span_of(_word_time(seg), window_s, duration)
             t1 = min(t1, duration) if duration > t0 else t1
-            add("when", f"When is {words[i]} said?", format_span(t0, t1), truth_s=t0)
+            add("when", when_question(words[i]), format_span(t0, t1), truth_s=t0)
     if any(words) or any(_sound(s) for s in segs):
         add("av_match", "Does the audio match the video?", "yes")
         add("av_match", "Does the audio match the video?", "no", swapped_audio=True)

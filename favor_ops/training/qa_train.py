@@ -6,6 +6,10 @@ frozen in this stage (the Q-Former and its diversity loss are trained by the ali
 change the stored tokens under the search heads). Trained: the projection (D -> LLM width) and the LLM (a scratch
 Llama for the `demo` preset; LoRA adapters for an `lm_source` model). Loss: cross-entropy on the answer tokens only.
 
+Each batch mixes the corpus's own clips with clips recombined from their windows (`recombined_share`,
+favor_ops.qa.recombined_clips), so answers cannot be learnt per clip; a scratch LM as wide as the tokens starts with
+its word embeddings in the retrieval text space (`text_space_init`, favor_ops.qa.text_space_init).
+
 Out: `<out>/qa/` (qa_model.save) + `<out>/qa/qa_training_state.pt` (resume) + `<out>/qa/qa_train_log.jsonl`.
 When OUT differs from the starting checkpoint, the aligned checkpoint is copied there first, so OUT holds both.
 """
@@ -43,6 +47,10 @@ class QATrainConfig:
     seed: int = 0
     num_threads: int = 1
     qa_preset: str | None = None  # QA_PRESETS name; None: the FAVOR config's name if it is one, else "demo"
+    # share of each batch drawn from recombined windows (favor_ops.qa.recombined_clips) instead of the corpus's clips
+    recombined_share: float = 0.6
+    # a scratch LM as wide as the tokens starts with word embeddings from the text space (qa.text_space_init)
+    text_space_init: bool = True
 
 
 def _model_version(spec: str) -> str:
@@ -85,6 +93,8 @@ def train_qa(corpus_dir: str | Path, model_spec: str, out: str | Path | None = N
     from favor_ops.qa.prompt import prompt_pieces
     from favor_ops.qa.qa_model import FavorQAModel, qa_dir
     from favor_ops.qa.questions import corpus_questions
+    from favor_ops.qa.recombined_clips import RecombinedClips, label_windows
+    from favor_ops.qa.text_space_init import can_init_from_text_space, init_from_text_space
     from favor_ops.qa.window_features import ClipWindowFeatures
     from favor_ops.retrieval.aligned_model import load_aligned_model
     from favor_ops.training.optimizer_step import optimizer_step
@@ -110,6 +120,15 @@ def train_qa(corpus_dir: str | Path, model_spec: str, out: str | Path | None = N
     preset = cfg.qa_preset or (favor_cfg.name if favor_cfg.name in QA_PRESETS else "demo")
     qa_cfg = QA_PRESETS[preset](window_dim=aligned.embed_dim)
     model = FavorQAModel.build(qa_cfg)
+    if cfg.text_space_init and can_init_from_text_space(model):
+        init_from_text_space(model, aligned.encode_text)
+    recombined, pool = None, []
+    if cfg.recombined_share > 0:
+        pool = [w for r in records if r.get("has_video") and r.get("has_audio")
+                for w in label_windows(r, features.windows(r["clip_id"]))]
+        if len(pool) >= RecombinedClips.max_windows_default:
+            recombined = RecombinedClips(pool, window_s)
+    rng = random.Random(cfg.seed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     qdir = qa_dir(out_dir)
@@ -122,6 +141,8 @@ def train_qa(corpus_dir: str | Path, model_spec: str, out: str | Path | None = N
         optimizer.load_state_dict(state["optimizer"])
         start_step = int(state["step"])
         random.setstate(state["python_rng"])
+        if "sample_rng" in state:
+            rng.setstate(state["sample_rng"])
         torch.set_rng_state(state["torch_rng"])
     elif log_path.exists():
         log_path.unlink()
@@ -129,7 +150,7 @@ def train_qa(corpus_dir: str | Path, model_spec: str, out: str | Path | None = N
     def save(step: int) -> None:
         model.save(out_dir)
         torch.save({"model": model.trainable_state(), "optimizer": optimizer.state_dict(), "step": step,
-                    "python_rng": random.getstate(), "torch_rng": torch.get_rng_state(),
+                    "python_rng": random.getstate(), "sample_rng": rng.getstate(), "torch_rng": torch.get_rng_state(),
                     "config": dataclasses.asdict(cfg)}, state_path)
 
     bar = None
@@ -147,9 +168,14 @@ def train_qa(corpus_dir: str | Path, model_spec: str, out: str | Path | None = N
         del order[:cfg.batch_questions]
         prompts = [prompt_pieces(features.windows(p.clip_id, swapped_audio=p.swapped_audio), p.question)
                    for p in batch]
+        answers = [p.answer for p in batch]
+        if recombined is not None:
+            for i in range(len(batch)):
+                if rng.random() < cfg.recombined_share:
+                    prompts[i], answers[i] = recombined.sample(rng)
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, cfg)
-        loss = model.answer_loss(prompts, [p.answer for p in batch])
+        loss = model.answer_loss(prompts, answers)
         optimizer_step(loss, optimizer, params, cfg.grad_clip)
         if bar is not None:
             bar.update(1)
@@ -170,4 +196,6 @@ def train_qa(corpus_dir: str | Path, model_spec: str, out: str | Path | None = N
         counts[p.qtype] = counts.get(p.qtype, 0) + 1
     return {"out": str(out_dir), "start_step": start_step, "steps": cfg.steps, "questions": len(pairs),
             "question_types": counts, "clips": len({p.clip_id for p in pairs}), "qa_preset": preset,
+            "recombined_windows": len(pool) if recombined is not None else 0,
+            "text_space_init": bool(cfg.text_space_init and can_init_from_text_space(model)),
             "last": last, "elapsed_s": round(time.perf_counter() - started, 1)}

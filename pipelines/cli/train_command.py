@@ -51,6 +51,11 @@ def register(subparsers) -> None:
                              "single-modality passes' query tokens")
     parser.add_argument("--av-frame-kernel", type=int, default=None, metavar="N",
                         help="align: frames each frame's audio/visual features see (odd; default 3)")
+    parser.add_argument("--recombined-share", type=float, default=None, metavar="X",
+                        help="qa: share of each batch from clips recombined from the corpus's windows (0-1; default "
+                             "QATrainConfig.recombined_share)")
+    parser.add_argument("--no-text-space-init", action="store_true",
+                        help="qa: start the scratch LM's word embeddings at random, not in the retrieval text space")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
     parser.set_defaults(handler=run_train)
@@ -126,6 +131,13 @@ def run_train_qa(args: argparse.Namespace) -> int:
                          ("seed", args.seed)):
         if value is not None:
             changes[field] = value
+    if args.recombined_share is not None:
+        if not 0.0 <= args.recombined_share <= 1.0:
+            print(f"favor: error: --recombined-share must be in [0, 1], got {args.recombined_share}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        changes["recombined_share"] = args.recombined_share
+    if args.no_text_space_init:
+        changes["text_space_init"] = False
     cfg = dataclasses.replace(QATrainConfig(), **changes)
     summary = train_qa(args.corpus, model, args.out, cfg, resume=args.resume, progress=not args.json)
     _print_summary(args, summary, f"QA model: {summary['out']}/qa ({summary['qa_preset']} preset)",

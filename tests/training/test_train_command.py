@@ -76,3 +76,26 @@ def test_align_av_flags_reach_the_saved_heads(tmp_path, capsys):
         heads = load_aligned_model(str(tmp_path / out)).heads.cfg
         assert (heads.av_frames, heads.av_frame_kernel) == expected
     capsys.readouterr()
+
+
+def test_qa_stage_mixes_recombined_clips_unless_told_not_to(tmp_path, capsys):
+    """Default: part of each batch comes from the corpus's windows recombined (the summary counts the labelled
+    windows); --recombined-share 0 trains on the corpus's own clips only; a share outside [0, 1] is refused."""
+    import json
+
+    from favor_ops.corpus.synth import synthesize_corpus
+
+    synthesize_corpus(tmp_path / "c", n_videos=4, seed=3, min_duration_s=15.0, max_duration_s=15.0, progress=False)
+    base = ["train", "--stage", "qa", "--corpus", str(tmp_path / "c"), "--model", "tiny", "--batch", "2",
+            "--threads", "1", "--steps", "1", "--json"]
+    args = _parser().parse_args(base + ["--out", str(tmp_path / "mixed")])
+    assert args.handler(args) == 0
+    mixed = json.loads(capsys.readouterr().out)
+    assert mixed["recombined_windows"] >= 6
+    assert mixed["text_space_init"] is False  # the tiny LM (48 wide) is not as wide as its tokens (32)
+    args = _parser().parse_args(base + ["--out", str(tmp_path / "own"), "--recombined-share", "0"])
+    assert args.handler(args) == 0
+    assert json.loads(capsys.readouterr().out)["recombined_windows"] == 0
+    args = _parser().parse_args(base + ["--out", str(tmp_path / "bad"), "--recombined-share", "1.5"])
+    assert args.handler(args) == 2
+    assert "--recombined-share must be in [0, 1]" in capsys.readouterr().err

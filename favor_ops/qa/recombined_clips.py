@@ -1,0 +1,103 @@
+"""Training prompts from recombined windows: new clips laid together from windows of the training corpus.
+
+With about a hundred training clips a small LM learns each clip's answers (the corpus's priors, or the clip itself)
+instead of reading its windows: the held-out "what is said while X" answers stay the training set's favourite words.
+Recombining windows breaks that shortcut. Each window of the training corpus is labelled from the manifest with
+what it shows (the visual of the segment covering most of it, when that covers at least `min_visual_s`) and the word
+said in it (a word event centred inside it). A recombined clip is 3 to 6 such windows, drawn from any clips, laid
+end to end at 0-5 s, 5-10 s, ... (their tokens unchanged: what the index stored for them). Its questions use the
+corpus questions' own templates (favor_ops.qa.questions), asked only when unambiguous in the recombined clip:
+
+    said_while   "What word is spoken while the red circle is shown?"   the word of the window showing it
+    order        "Which comes first, the red circle or the blue star?" / "Which word is said first, apple or river?"
+    when         "When is apple said?"                                  the span of the window saying it
+
+An answer can only come from the window tokens: the windows, their order and the answers are new every time.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+from favor_ops.qa.prompt import PromptWindow, format_span, prompt_pieces
+from favor_ops.qa.questions import (
+    _visual,
+    said_while_question,
+    visual_order_question,
+    when_question,
+    word_order_question,
+)
+
+
+@dataclass(frozen=True)
+class LabelledWindow:
+    tokens: np.ndarray  # (Nq, D) float32: the window's stored tokens
+    visual: str  # "red circle": the visual shown for most of the window
+    word: str | None  # the word said in the window (its event's centre lies inside), None if none
+
+
+def label_windows(record: dict, windows: list[PromptWindow], min_visual_s: float = 3.0) -> list[LabelledWindow]:
+    """The windows of one manifest record (a video) that show one visual for at least min_visual_s seconds."""
+    out: list[LabelledWindow] = []
+    segments = [s for s in record.get("segments", []) if s["t_end"] > s["t_start"]]
+    for w in windows:
+        visual, covered_s, word = None, 0.0, None
+        for seg in segments:
+            overlap_s = min(w.t_end, seg["t_end"]) - max(w.t_start, seg["t_start"])
+            if overlap_s > covered_s and _visual(seg):
+                visual, covered_s = _visual(seg), overlap_s
+            for ev in seg.get("audio_events", []):
+                if ev["type"] == "word" and w.t_start <= 0.5 * (ev["t_start"] + ev["t_end"]) < w.t_end:
+                    word = ev["word"]
+        if visual is not None and covered_s >= min_visual_s - 1e-9:
+            out.append(LabelledWindow(w.tokens, visual, word))
+    return out
+
+
+def recombined_questions(windows: list[LabelledWindow], window_s: float, rng: random.Random
+                         ) -> list[tuple[str, str]]:
+    """Every unambiguous (question, answer) of windows laid end to end from 0 s, window_s each."""
+    visuals = [w.visual for w in windows]
+    words = [w.word for w in windows]
+    out: list[tuple[str, str]] = []
+    for i, w in enumerate(windows):
+        if not w.word or words.count(w.word) != 1:
+            continue
+        out.append((when_question(w.word), format_span(i * window_s, (i + 1) * window_s)))
+        if visuals.count(w.visual) == 1:
+            out.append((said_while_question(w.visual), w.word))
+    for names, template in ((visuals, visual_order_question), (words, word_order_question)):
+        unique = [n for n in names if n and names.count(n) == 1]
+        for a, b in zip(unique, unique[1:]):
+            first, second = (a, b) if rng.random() < 0.5 else (b, a)
+            out.append((template(first, second), a))
+    return out
+
+
+class RecombinedClips:
+    """Draws (prompt pieces, answer) pairs from recombined windows of a labelled pool (see module doc)."""
+
+    max_windows_default = 6
+
+    def __init__(self, pool: list[LabelledWindow], window_s: float, min_windows: int = 3,
+                 max_windows: int = max_windows_default):
+        if len(pool) < max_windows:
+            raise ValueError(f"{len(pool)} labelled windows: recombining needs at least {max_windows}")
+        self.pool = pool
+        self.window_s = window_s
+        self.min_windows = min_windows
+        self.max_windows = max_windows
+
+    def sample(self, rng: random.Random) -> tuple[list, str]:
+        while True:
+            chosen = rng.sample(self.pool, rng.randint(self.min_windows, self.max_windows))
+            questions = recombined_questions(chosen, self.window_s, rng)
+            if questions:
+                break
+        question, answer = rng.choice(questions)
+        prompt_windows = [PromptWindow(i * self.window_s, (i + 1) * self.window_s, w.tokens)
+                          for i, w in enumerate(chosen)]
+        return prompt_pieces(prompt_windows, question), answer
