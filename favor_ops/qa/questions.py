@@ -52,7 +52,7 @@ def when_question(word: str) -> str:
     return f"When is {word} said?"
 
 
-def _visual(seg: dict) -> str | None:
+def visual_name(seg: dict) -> str | None:
     v = seg.get("visual")
     return f"{v['color']} {v['shape']}" if v else None
 
@@ -92,7 +92,7 @@ def clip_questions(record: dict, *, window_s: float = 5.0, rng: random.Random | 
     rng = rng or random.Random(record["clip_id"])
     clip = record["clip_id"]
     segs = [s for s in record.get("segments", []) if s["t_end"] > s["t_start"]]
-    visuals = [_visual(s) for s in segs]
+    visuals = [visual_name(s) for s in segs]
     words = [_word(s) for s in segs]
     unique_visual = {v for v in visuals if v and visuals.count(v) == 1}
     unique_word = {w for w in words if w and words.count(w) == 1}

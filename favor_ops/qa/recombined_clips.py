@@ -24,8 +24,8 @@ import numpy as np
 
 from favor_ops.qa.prompt import PromptWindow, format_span, prompt_pieces
 from favor_ops.qa.questions import (
-    _visual,
     said_while_question,
+    visual_name,
     visual_order_question,
     when_question,
     word_order_question,
@@ -47,8 +47,8 @@ def label_windows(record: dict, windows: list[PromptWindow], min_visual_s: float
         visual, covered_s, word = None, 0.0, None
         for seg in segments:
             overlap_s = min(w.t_end, seg["t_end"]) - max(w.t_start, seg["t_start"])
-            if overlap_s > covered_s and _visual(seg):
-                visual, covered_s = _visual(seg), overlap_s
+            if overlap_s > covered_s and visual_name(seg):
+                visual, covered_s = visual_name(seg), overlap_s
             for ev in seg.get("audio_events", []):
                 if ev["type"] == "word" and w.t_start <= 0.5 * (ev["t_start"] + ev["t_end"]) < w.t_end:
                     word = ev["word"]

@@ -120,7 +120,8 @@ def train_qa(corpus_dir: str | Path, model_spec: str, out: str | Path | None = N
     preset = cfg.qa_preset or (favor_cfg.name if favor_cfg.name in QA_PRESETS else "demo")
     qa_cfg = QA_PRESETS[preset](window_dim=aligned.embed_dim)
     model = FavorQAModel.build(qa_cfg)
-    if cfg.text_space_init and can_init_from_text_space(model):
+    text_space_init = cfg.text_space_init and can_init_from_text_space(model)
+    if text_space_init:
         init_from_text_space(model, aligned.encode_text)
     recombined, pool = None, []
     if cfg.recombined_share > 0:
@@ -166,13 +167,15 @@ def train_qa(corpus_dir: str | Path, model_spec: str, out: str | Path | None = N
             order += random.sample(range(len(pairs)), len(pairs))
         batch = [pairs[i] for i in order[:cfg.batch_questions]]
         del order[:cfg.batch_questions]
-        prompts = [prompt_pieces(features.windows(p.clip_id, swapped_audio=p.swapped_audio), p.question)
-                   for p in batch]
-        answers = [p.answer for p in batch]
-        if recombined is not None:
-            for i in range(len(batch)):
-                if rng.random() < cfg.recombined_share:
-                    prompts[i], answers[i] = recombined.sample(rng)
+        prompts, answers = [], []
+        for p in batch:
+            if recombined is not None and rng.random() < cfg.recombined_share:
+                prompt, answer = recombined.sample(rng)
+            else:
+                prompt = prompt_pieces(features.windows(p.clip_id, swapped_audio=p.swapped_audio), p.question)
+                answer = p.answer
+            prompts.append(prompt)
+            answers.append(answer)
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, cfg)
         loss = model.answer_loss(prompts, answers)
@@ -197,5 +200,5 @@ def train_qa(corpus_dir: str | Path, model_spec: str, out: str | Path | None = N
     return {"out": str(out_dir), "start_step": start_step, "steps": cfg.steps, "questions": len(pairs),
             "question_types": counts, "clips": len({p.clip_id for p in pairs}), "qa_preset": preset,
             "recombined_windows": len(pool) if recombined is not None else 0,
-            "text_space_init": bool(cfg.text_space_init and can_init_from_text_space(model)),
+            "text_space_init": text_space_init,
             "last": last, "elapsed_s": round(time.perf_counter() - started, 1)}
