@@ -69,11 +69,20 @@ def decode_file(args: tuple[str, dict]) -> tuple[float, int, int]:
 def time_decode_only(files: list[str], cfg: DecodeConfig, workers: int) -> dict:
     """Decode every file with a pool of `workers` processes (started before the clock runs)."""
     jobs = [(f, asdict(cfg)) for f in files]
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+    pool = multiprocessing.get_context("spawn").Pool(workers)
+    try:
         pool.map(abs, range(workers))  # warm: every worker started and imported
         started = time.perf_counter()
         results = pool.map(decode_file, jobs, chunksize=1)
         wall_s = time.perf_counter() - started
+    except BaseException:
+        pool.terminate()
+        raise
+    # close + join: each worker takes its stop sentinel and exits. Pool.__exit__ would terminate() them with SIGTERM,
+    # and a worker started by a process that ignores SIGTERM (a nohup'd or backgrounded CI shell) ignores it too:
+    # the join then waits forever.
+    pool.close()
+    pool.join()
     return {
         "wall_s": wall_s,
         "media_s": sum(r[0] for r in results),

@@ -32,3 +32,19 @@ def test_ratios_are_index_over_each_baseline_and_cpu_is_judged_on_decode_only(re
     report = format_report(result)
     assert "ratio index/decode-only" in report and "ratio index/encoder-only" in report
     assert ("PASS" if result["passed"] else "FAIL") in report
+
+
+def test_the_decode_pool_shuts_down_under_a_parent_that_ignores_sigterm():
+    """A CI shell started with nohup or in the background can hand its children SIGTERM ignored; the pool's workers
+    inherit that, so stopping them must not rely on SIGTERM (it hung in Pool.terminate's join)."""
+    import signal
+    import subprocess
+    import sys
+
+    code = ("from pipelines.bench.index_bench import time_decode_only\n"
+            "from favor_ops.media.decode import DecodeConfig\n"
+            "for _ in range(3):\n"
+            "    assert time_decode_only([], DecodeConfig(), 2)['n_frames'] == 0\n")
+    done = subprocess.run([sys.executable, "-c", code], timeout=240, capture_output=True, text=True,
+                          preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
+    assert done.returncode == 0, done.stderr[-2000:]
