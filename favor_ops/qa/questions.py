@@ -52,6 +52,17 @@ def when_question(word: str) -> str:
     return f"When is {word} said?"
 
 
+def order_questions(names: list[str | None], template, rng: random.Random) -> list[tuple[str, str]]:
+    """(question, answer) for each pair of neighbouring names among those that occur once (names in time order,
+    None = nothing named): template(first, second) with the pair in random order, answered by the earlier name."""
+    unique = [n for n in names if n and names.count(n) == 1]
+    out = []
+    for a, b in zip(unique, unique[1:]):
+        first, second = (a, b) if rng.random() < 0.5 else (b, a)
+        out.append((template(first, second), a))
+    return out
+
+
 def visual_name(seg: dict) -> str | None:
     v = seg.get("visual")
     return f"{v['color']} {v['shape']}" if v else None
@@ -107,14 +118,9 @@ def clip_questions(record: dict, *, window_s: float = 5.0, rng: random.Random | 
             add("said_while", said_while_question(v), w)
         if v in unique_visual and i + 1 < len(segs) and _sound(segs[i + 1]):
             add("sound_after", f"What sound plays after the {v}?", _sound(segs[i + 1]))
-    uv = [(i, v) for i, v in enumerate(visuals) if v in unique_visual]
-    for (i, a), (j, b) in zip(uv, uv[1:]):
-        first, second = (a, b) if rng.random() < 0.5 else (b, a)
-        add("order", visual_order_question(first, second), a)
-    uw = [(i, w) for i, w in enumerate(words) if w in unique_word]
-    for (i, a), (j, b) in zip(uw, uw[1:]):
-        first, second = (a, b) if rng.random() < 0.5 else (b, a)
-        add("order", word_order_question(first, second), a)
+    for names, template in ((visuals, visual_order_question), (words, word_order_question)):
+        for question, answer in order_questions(names, template, rng):
+            add("order", question, answer)
     duration = float(record.get("duration_s") or 0.0)
     for i, seg in enumerate(segs):
         if words[i] in unique_word and _word_time(seg) is not None:

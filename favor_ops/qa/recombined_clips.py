@@ -24,12 +24,14 @@ import numpy as np
 
 from favor_ops.qa.prompt import PromptWindow, format_span, prompt_pieces
 from favor_ops.qa.questions import (
+    order_questions,
     said_while_question,
     visual_name,
     visual_order_question,
     when_question,
     word_order_question,
 )
+from favor_ops.retrieval.queries import overlap_s
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,10 @@ def label_windows(record: dict, windows: list[PromptWindow], min_visual_s: float
     for w in windows:
         visual, covered_s, word = None, 0.0, None
         for seg in segments:
-            overlap_s = min(w.t_end, seg["t_end"]) - max(w.t_start, seg["t_start"])
-            if overlap_s > covered_s and visual_name(seg):
-                visual, covered_s = visual_name(seg), overlap_s
+            shown_s = overlap_s(w.t_start, w.t_end, seg["t_start"], seg["t_end"])
+            name = visual_name(seg)
+            if name and shown_s > covered_s:
+                visual, covered_s = name, shown_s
             for ev in seg.get("audio_events", []):
                 if ev["type"] == "word" and w.t_start <= 0.5 * (ev["t_start"] + ev["t_end"]) < w.t_end:
                     word = ev["word"]
@@ -70,20 +73,14 @@ def recombined_questions(windows: list[LabelledWindow], window_s: float, rng: ra
         if visuals.count(w.visual) == 1:
             out.append((said_while_question(w.visual), w.word))
     for names, template in ((visuals, visual_order_question), (words, word_order_question)):
-        unique = [n for n in names if n and names.count(n) == 1]
-        for a, b in zip(unique, unique[1:]):
-            first, second = (a, b) if rng.random() < 0.5 else (b, a)
-            out.append((template(first, second), a))
+        out += order_questions(names, template, rng)
     return out
 
 
 class RecombinedClips:
     """Draws (prompt pieces, answer) pairs from recombined windows of a labelled pool (see module doc)."""
 
-    max_windows_default = 6
-
-    def __init__(self, pool: list[LabelledWindow], window_s: float, min_windows: int = 3,
-                 max_windows: int = max_windows_default):
+    def __init__(self, pool: list[LabelledWindow], window_s: float, min_windows: int = 3, max_windows: int = 6):
         if len(pool) < max_windows:
             raise ValueError(f"{len(pool)} labelled windows: recombining needs at least {max_windows}")
         self.pool = pool
@@ -101,3 +98,11 @@ class RecombinedClips:
         prompt_windows = [PromptWindow(i * self.window_s, (i + 1) * self.window_s, w.tokens)
                           for i, w in enumerate(chosen)]
         return prompt_pieces(prompt_windows, question), answer
+
+
+def recombined_clips_or_none(pool: list[LabelledWindow], window_s: float) -> RecombinedClips | None:
+    """RecombinedClips over the pool, or None when it is too small to recombine (a corpus of a few short clips)."""
+    try:
+        return RecombinedClips(pool, window_s)
+    except ValueError:
+        return None

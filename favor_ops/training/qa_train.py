@@ -93,7 +93,7 @@ def train_qa(corpus_dir: str | Path, model_spec: str, out: str | Path | None = N
     from favor_ops.qa.prompt import prompt_pieces
     from favor_ops.qa.qa_model import FavorQAModel, qa_dir
     from favor_ops.qa.questions import corpus_questions
-    from favor_ops.qa.recombined_clips import RecombinedClips, label_windows
+    from favor_ops.qa.recombined_clips import label_windows, recombined_clips_or_none
     from favor_ops.qa.text_space_init import can_init_from_text_space, init_from_text_space
     from favor_ops.qa.window_features import ClipWindowFeatures
     from favor_ops.retrieval.aligned_model import load_aligned_model
@@ -123,12 +123,10 @@ def train_qa(corpus_dir: str | Path, model_spec: str, out: str | Path | None = N
     text_space_init = cfg.text_space_init and can_init_from_text_space(model)
     if text_space_init:
         init_from_text_space(model, aligned.encode_text)
-    recombined, pool = None, []
+    recombined = None
     if cfg.recombined_share > 0:
-        pool = [w for r in records if r.get("has_video") and r.get("has_audio")
-                for w in label_windows(r, features.windows(r["clip_id"]))]
-        if len(pool) >= RecombinedClips.max_windows_default:
-            recombined = RecombinedClips(pool, window_s)
+        recombined = recombined_clips_or_none([w for r in records if r.get("has_video") and r.get("has_audio")
+                                               for w in label_windows(r, features.windows(r["clip_id"]))], window_s)
     rng = random.Random(cfg.seed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -199,6 +197,6 @@ def train_qa(corpus_dir: str | Path, model_spec: str, out: str | Path | None = N
         counts[p.qtype] = counts.get(p.qtype, 0) + 1
     return {"out": str(out_dir), "start_step": start_step, "steps": cfg.steps, "questions": len(pairs),
             "question_types": counts, "clips": len({p.clip_id for p in pairs}), "qa_preset": preset,
-            "recombined_windows": len(pool) if recombined is not None else 0,
+            "recombined_windows": len(recombined.pool) if recombined is not None else 0,
             "text_space_init": text_space_init,
             "last": last, "elapsed_s": round(time.perf_counter() - started, 1)}
