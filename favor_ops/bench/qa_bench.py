@@ -63,7 +63,10 @@ def _prompts(model, cfg: QABenchConfig):
 
     rng = np.random.default_rng(cfg.seed)
     nq, d = 32, model.cfg.window_dim
-    return [prompt_pieces([PromptWindow(5.0 * w, 5.0 * w + 5, rng.standard_normal((nq, d)).astype(np.float32))
+    channels = model.channels is not None  # random scores stand in for the question match and AV agreement
+    return [prompt_pieces([PromptWindow(5.0 * w, 5.0 * w + 5, rng.standard_normal((nq, d)).astype(np.float32),
+                                        question_match=float(rng.uniform(-1, 1)) if channels else None,
+                                        av_agreement=float(rng.uniform(-1, 1)) if channels else None)
                            for w in range(cfg.windows)], f"What word is spoken while shape {i} is shown?")
             for i in range(cfg.questions)]
 

@@ -6,9 +6,10 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from favor_ops.qa.evidence import QAInputError, select_windows, stored_windows
-from favor_ops.qa.prompt import PromptWindow, prompt_pieces
+from favor_ops.qa.evidence import QAInputError, select_windows, stored_windows, window_budget
+from favor_ops.qa.prompt import PromptWindow
 from favor_ops.qa.qa_model import QA_WEIGHTS_FILE, FavorQAModel, QAModelError, has_qa_model, load_qa_model, qa_dir
+from favor_ops.qa.window_channels import QuestionMatcher
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Answerer:
         self.qa = qa
         self.model_version = model_version
         self.checkpoint = checkpoint
-        self._text = None
+        self._matcher = qa.question_matcher
 
     @classmethod
     def load(cls, model: str | None = None, device: str = "cpu") -> "Answerer":
@@ -41,15 +42,15 @@ class Answerer:
                                f"`favor train --stage qa --corpus DIR --model CKPT`, or run `make demo`)")
         return cls(load_qa_model(spec, device=device), qa_model_version(spec), spec)
 
-    def _text_encoder(self):
-        """Question -> (1, E) in the store's space (the aligned checkpoint's text head), for window selection."""
-        if self._text is None and self.checkpoint:
-            from favor_ops.retrieval.aligned_model import is_aligned_checkpoint, load_aligned_model
+    def _question_matcher(self) -> QuestionMatcher | None:
+        """Scores windows against the question in the store's space (the aligned checkpoint's text head); None when
+        the checkpoint has no aligned model."""
+        if self._matcher is None and self.checkpoint:
+            from favor_ops.retrieval.aligned_model import is_aligned_checkpoint
 
             if is_aligned_checkpoint(self.checkpoint):
-                aligned = load_aligned_model(self.checkpoint)
-                self._text = lambda texts: aligned.encode_text(texts).cpu().numpy()
-        return self._text
+                self._matcher = QuestionMatcher.from_checkpoint(self.checkpoint)
+        return self._matcher
 
     def evidence(self, store, video_id: str, question: str) -> list[PromptWindow]:
         if not isinstance(question, str) or not question.strip():
@@ -59,11 +60,12 @@ class Answerer:
             raise QAInputError(video_id, f"stored tokens are {windows[0].tokens.shape[-1]} wide, the QA model reads "
                                          f"{self.qa.cfg.window_dim}: index with the same checkpoint")
         budget = self.qa.cfg.max_window_tokens
-        needs_ranking = sum(len(w.tokens) for w in windows) > budget
-        return select_windows(windows, question, budget, self._text_encoder() if needs_ranking else None)
+        if len(windows) > window_budget(windows, budget) and self._question_matcher() is not None:
+            windows = self._question_matcher().annotate(windows, question)
+        return select_windows(windows, budget)
 
     def generate(self, questions: list[str], evidence: list[list[PromptWindow]]) -> list[str]:
-        return self.qa.generate([prompt_pieces(w, q) for q, w in zip(questions, evidence)])
+        return self.qa.generate([self.qa.prompt(w, q) for q, w in zip(questions, evidence)])
 
     def ask(self, store, video_id: str, question: str) -> Answer:
         windows = self.evidence(store, video_id, question)

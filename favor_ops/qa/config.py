@@ -3,7 +3,7 @@
 Presets mirror the FAVOR model presets:
 - `tiny`: a 1-layer Llama built from scratch (unit tests, seconds).
 - `demo`: a 2-layer, 128-wide Llama built from scratch, trained by `favor train --stage qa` on this CPU in minutes; tokenizer:
-  the WordPiece vocabulary shipped with all-MiniLM-L6-v2 (installs offline).
+  the WordPiece vocabulary shipped with all-MiniLM-L6-v2 (installs offline); reads the window channels.
 - `favor-13b`: Vicuna-13B (hub id or local path, `FAVOR_LLM_SOURCE`) with the published LoRA (r 32, alpha 32,
   q/k/v/o), adapters loaded from the official FAVOR checkpoint (`FAVOR_OFFICIAL_CHECKPOINT`).
 """
@@ -61,6 +61,12 @@ class QAConfig:
     window_dim: int = 128  # D of the stored `tokens` (the projection's input width)
     max_window_tokens: int = 32 * 24  # prompt budget for window tokens (24 windows of 32 tokens = 2 min of video)
     max_question_tokens: int = 48
+    # Window channels: each window's question match and audio-visual agreement added to its projected tokens
+    # (favor_ops.qa.window_channels), and each question word's grounding in the windows added to its tokens
+    # (favor_ops.qa.question_grounding). Off for the published FAVOR projection (favor-13b); configs saved without
+    # the field load with it off.
+    window_channels: bool = False
+    question_match_temperature: float = 0.02  # T of the softmax over a prompt's windows (cosine units)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -68,6 +74,7 @@ class QAConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "QAConfig":
         d = dict(d)
+        d.setdefault("window_channels", False)
         d["scratch"] = ScratchLMConfig(**d.get("scratch", {}))
         lora = dict(d.get("lora", {}))
         if "target_modules" in lora:
@@ -80,11 +87,12 @@ class QAConfig:
 def tiny_qa_config(window_dim: int = 32) -> QAConfig:
     return QAConfig(name="tiny", scratch=ScratchLMConfig(hidden_size=48, num_hidden_layers=1, num_attention_heads=2,
                                                          intermediate_size=96, max_position_embeddings=1024),
-                    window_dim=window_dim, generation=GenerationSettings(max_new_tokens=6, batch_size=4))
+                    window_dim=window_dim, window_channels=True,
+                    generation=GenerationSettings(max_new_tokens=6, batch_size=4))
 
 
 def demo_qa_config(window_dim: int = 128) -> QAConfig:
-    return QAConfig(name="demo", window_dim=window_dim)
+    return QAConfig(name="demo", window_dim=window_dim, window_channels=True)
 
 
 def favor_13b_qa_config(window_dim: int = 768) -> QAConfig:

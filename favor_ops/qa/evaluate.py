@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import defaultdict
 
 from favor_ops.qa.answer_match import exact_match, when_correct
-from favor_ops.qa.prompt import prompt_pieces
 from favor_ops.qa.questions import QAPair
 
 
@@ -28,7 +27,7 @@ def predict(qa_model, pairs: list[QAPair], features, *, batch_size: int | None =
     out: list[str] = []
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
-        prompts = [prompt_pieces(features.windows(p.clip_id, swapped_audio=p.swapped_audio), p.question)
+        prompts = [qa_model.prompt(features.windows(p.clip_id, swapped_audio=p.swapped_audio), p.question)
                    for p in chunk]
         out += qa_model.generate(prompts)
         if progress is not None:

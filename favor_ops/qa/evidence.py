@@ -1,5 +1,6 @@
 """Which stored windows the LLM sees: the whole video when it fits the token budget, else the windows that best
-match the question (MaxSim of the question's text embedding against each window's stored tokens), in time order."""
+match the question (their question_match: MaxSim of the question's text vector against each window's stored tokens,
+favor_ops.qa.window_channels.QuestionMatcher), in time order."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 
 from favor_ops.errors import StageError
 from favor_ops.qa.prompt import PromptWindow
+from favor_ops.qa.window_channels import av_agreement
 
 
 class QAInputError(StageError):
@@ -22,23 +24,23 @@ def stored_windows(store, video_id: str) -> list[PromptWindow]:
     frame = store.windows_for_video(video_id.strip())
     if frame.empty:
         raise QAInputError(video_id, "unknown video id (no indexed windows in the store)")
-    return [PromptWindow(float(r.t_start), float(r.t_end), np.stack(r.tokens).astype(np.float32))
+    return [PromptWindow(float(r.t_start), float(r.t_end), np.stack(r.tokens).astype(np.float32),
+                         av_agreement=av_agreement(getattr(r, "audio_vec", None), getattr(r, "visual_vec", None)))
             for r in frame.itertuples()]
 
 
-def select_windows(windows: list[PromptWindow], question: str, max_window_tokens: int, text_encoder=None
-                   ) -> list[PromptWindow]:
-    """All windows when their tokens fit `max_window_tokens`; else the best-matching ones by MaxSim with the
-    question (text_encoder(list[str]) -> (1, E) unit vectors), kept in time order."""
-    if not windows:
-        return []
-    per_window = len(windows[0].tokens)
-    keep = max(1, max_window_tokens // per_window)
+def window_budget(windows: list[PromptWindow], max_window_tokens: int) -> int:
+    """How many of these windows fit `max_window_tokens` (at least one)."""
+    return max(1, max_window_tokens // len(windows[0].tokens)) if windows else 0
+
+
+def select_windows(windows: list[PromptWindow], max_window_tokens: int) -> list[PromptWindow]:
+    """All windows when their tokens fit `max_window_tokens`; else the ones with the best question_match (set by
+    QuestionMatcher.annotate; the first windows when unscored), kept in time order."""
+    keep = window_budget(windows, max_window_tokens)
     if len(windows) <= keep:
         return windows
-    if text_encoder is None:  # no way to rank: the first windows
+    if any(w.question_match is None for w in windows):  # no way to rank: the first windows
         return windows[:keep]
-    q = np.asarray(text_encoder([question]), dtype=np.float32).reshape(-1)  # (E,)
-    scores = [float(np.max(w.tokens @ q)) for w in windows]  # MaxSim of one query vector
-    best = sorted(np.argsort(scores)[::-1][:keep])
+    best = sorted(np.argsort([-w.question_match for w in windows], kind="stable")[:keep])
     return [windows[i] for i in best]

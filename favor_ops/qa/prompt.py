@@ -25,6 +25,9 @@ class PromptWindow:
     t_start: float  # seconds from the start of the video
     t_end: float  # seconds, exclusive
     tokens: np.ndarray  # (Nq, D) float32: the stored `tokens` multivector
+    # window channels (favor_ops.qa.window_channels), for QA models that read them:
+    question_match: float | None = None  # MaxSim of the question's text vector with `tokens` (cosine, -1..1)
+    av_agreement: float | None = None  # cosine of the window's stored audio_vec and visual_vec (-1..1)
 
 
 def format_span(t_start: float, t_end: float) -> str:
@@ -32,11 +35,15 @@ def format_span(t_start: float, t_end: float) -> str:
     return f"{t_start:g}-{t_end:g}s"
 
 
-def prompt_pieces(windows: list[PromptWindow], question: str) -> list[str | PromptWindow]:
-    """Text and window pieces of one prompt, windows in time order."""
-    pieces: list[str | PromptWindow] = [USER_PREFIX]
+def prompt_pieces(windows: list[PromptWindow], question: str, grounded=None) -> list:
+    """Text and window pieces of one prompt, windows in time order; with `grounded` (a GroundedQuestion of
+    favor_ops.qa.question_grounding) the question is its own piece, carrying the grounding of its words."""
+    pieces: list = [USER_PREFIX]
     for w in sorted(windows, key=lambda w: w.t_start):
         pieces.append(f"[{format_span(w.t_start, w.t_end)}]")
         pieces.append(w)
-    pieces.append(IMAGE_SUFFIX + question.strip() + ASSISTANT_PREFIX)
+    if grounded is None:
+        pieces.append(IMAGE_SUFFIX + question.strip() + ASSISTANT_PREFIX)
+    else:
+        pieces += [IMAGE_SUFFIX, grounded, ASSISTANT_PREFIX]
     return pieces

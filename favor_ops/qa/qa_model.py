@@ -3,9 +3,15 @@
     window tokens (W, Nq, D) --projection--> (W, Nq, H_llm) ---+
     prompt text ids ------------------------ embed_tokens -----+--> inputs_embeds (B, L, H_llm) --> LM --> answer
 
+With window channels (QAConfig.window_channels, the demo preset) each window's tokens also get channels(f_w) (its
+question match and AV agreement, favor_ops.qa.window_channels) and each question token question_channels(g) (where
+its word is seen or heard, favor_ops.qa.question_grounding).
+
 Checkpoint: `<ckpt>/qa/` next to the FAVOR (aligned) checkpoint files:
     qa_config.json         {"format": "favor-qa", "version": 1, "config": QAConfig}
-    qa_model.safetensors   projection + the scratch LM's weights, or projection + LoRA adapters (lm_source models)
+    qa_model.safetensors   projection [+ channels, question_channels] + the scratch LM's weights, or projection +
+                           LoRA adapters (lm_source models)
+A QA model with window channels scores questions with the text head of the aligned checkpoint it sits in.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from favor_ops.qa.config import QAConfig
-from favor_ops.qa.prompt import PromptWindow
+from favor_ops.qa.prompt import PromptWindow, prompt_pieces
+from favor_ops.qa.question_grounding import N_GROUNDING_FEATURES, GroundedQuestion
 from favor_ops.qa.tokenizer import load_tokenizer
+from favor_ops.qa.window_channels import N_CHANNEL_FEATURES, QuestionMatcher, WindowChannelError, channel_features
 
 QA_SUBDIR = "qa"
 QA_CONFIG_FILE = "qa_config.json"
@@ -83,7 +91,18 @@ class FavorQAModel(nn.Module):
         self.lm = lm
         self.tokenizer = tokenizer
         self.projection = nn.Linear(cfg.window_dim, self.base_lm.config.hidden_size)  # D -> H_llm (FAVOR llm_proj)
+        self.channels: nn.Linear | None = None  # N_CHANNEL_FEATURES -> H_llm, added to every token of a window
+        self.question_channels: nn.Linear | None = None  # N_GROUNDING_FEATURES -> H_llm, on each question token
+        if cfg.window_channels:
+            H = self.base_lm.config.hidden_size
+            self.channels = nn.Linear(N_CHANNEL_FEATURES, H)
+            self.question_channels = nn.Linear(N_GROUNDING_FEATURES, H)
+            for layer in (self.channels, self.question_channels):
+                nn.init.normal_(layer.weight, std=0.1)
+                nn.init.zeros_(layer.bias)
+        self.question_matcher: QuestionMatcher | None = None  # scores windows against questions (window channels)
         self._ids_cache: dict[str, list[int]] = {}
+        self._offsets_cache: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -117,6 +136,17 @@ class FavorQAModel(nn.Module):
             self.projection.bias.copy_(llm_proj.bias)
 
     # ---------------------------------------------------------------- prompts -> embeddings
+    def prompt(self, windows: list[PromptWindow], question: str) -> list[str | PromptWindow]:
+        """The prompt pieces of one question over these windows; when this model reads window channels, the windows
+        scored against the question and the question's words grounded in the windows."""
+        if self.channels is not None:
+            if self.question_matcher is None:
+                raise QAModelError("this QA model reads window channels and has no question matcher (load it with "
+                                   "load_qa_model from its aligned checkpoint, or set model.question_matcher)")
+            grounded = self.question_matcher.ground(windows, question, self.cfg.question_match_temperature)
+            return prompt_pieces(self.question_matcher.annotate(windows, question), question, grounded)
+        return prompt_pieces(windows, question)
+
     def text_ids(self, text: str) -> list[int]:
         ids = self._ids_cache.get(text)
         if ids is None:
@@ -124,6 +154,16 @@ class FavorQAModel(nn.Module):
             if len(self._ids_cache) < 100_000:
                 self._ids_cache[text] = ids
         return ids
+
+    def text_ids_and_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Token ids of `text` and each token's (start, end) character offsets."""
+        found = self._offsets_cache.get(text)
+        if found is None:
+            enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+            found = enc["input_ids"], [tuple(o) for o in enc["offset_mapping"]]
+            if len(self._offsets_cache) < 100_000:
+                self._offsets_cache[text] = found
+        return found
 
     def embed_prompts(self, prompts: list[list[str | PromptWindow]], answers: list[str] | None = None
                       ) -> PromptBatch:
@@ -134,15 +174,29 @@ class FavorQAModel(nn.Module):
         rows, label_rows = [], []
         for i, pieces in enumerate(prompts):
             parts, labels = [embed(torch.tensor([tok.bos_token_id], device=dev))], [IGNORE_INDEX]
+            window_add = self._window_channels([p for p in pieces if isinstance(p, PromptWindow)])  # (W, H_llm)
+            n_window = 0
             for piece in pieces:
                 if isinstance(piece, str):
                     ids = self.text_ids(piece)
                     if ids:
                         parts.append(embed(torch.tensor(ids, device=dev)))
                         labels += [IGNORE_INDEX] * len(ids)
+                elif isinstance(piece, GroundedQuestion):
+                    ids, offsets = self.text_ids_and_offsets(piece.text)
+                    if ids:
+                        if self.question_channels is None:
+                            raise QAModelError("a grounded question for a QA model without window channels")
+                        feats = torch.as_tensor(piece.token_features(offsets), device=dev, dtype=dtype)  # (n, 2)
+                        parts.append(embed(torch.tensor(ids, device=dev)) + self.question_channels(feats))
+                        labels += [IGNORE_INDEX] * len(ids)
                 else:
                     tokens = torch.as_tensor(np.asarray(piece.tokens), device=dev, dtype=dtype)  # (Nq, D)
-                    parts.append(self.projection(tokens))  # (Nq, H_llm)
+                    projected = self.projection(tokens)  # (Nq, H_llm)
+                    if window_add is not None:
+                        projected = projected + window_add[n_window]
+                    n_window += 1
+                    parts.append(projected)
                     labels += [IGNORE_INDEX] * len(tokens)
             if answers is not None:
                 ids = self.text_ids(answers[i].strip()) + [tok.eos_token_id]
@@ -160,6 +214,16 @@ class FavorQAModel(nn.Module):
             labels_t[i, L - len(row):] = torch.tensor(lab, device=dev)
         position_ids = (mask.cumsum(dim=1) - 1).clamp(min=0)
         return PromptBatch(inputs, mask, position_ids, labels_t if answers is not None else None)
+
+    def _window_channels(self, windows: list[PromptWindow]) -> torch.Tensor | None:
+        """(W, H_llm) vectors added to each window's projected tokens; None without window channels."""
+        if self.channels is None or not windows:
+            return None
+        try:
+            feats = channel_features(windows, self.cfg.question_match_temperature)  # (W, N_CHANNEL_FEATURES)
+        except WindowChannelError as e:
+            raise QAModelError(str(e)) from None
+        return self.channels(torch.as_tensor(feats, device=self.device, dtype=self.dtype))
 
     # ---------------------------------------------------------------- training
     def answer_loss(self, prompts: list[list[str | PromptWindow]], answers: list[str]) -> torch.Tensor:
@@ -203,6 +267,9 @@ class FavorQAModel(nn.Module):
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """What a QA checkpoint holds: the projection, plus the scratch LM or the LoRA adapters."""
         state = {f"projection.{k}": v for k, v in self.projection.state_dict().items()}
+        if self.channels is not None:
+            state.update({f"channels.{k}": v for k, v in self.channels.state_dict().items()})
+            state.update({f"question_channels.{k}": v for k, v in self.question_channels.state_dict().items()})
         if self.cfg.lm_source is None:
             lm_state = self.base_lm.state_dict()
             if self.base_lm.config.tie_word_embeddings:
@@ -217,6 +284,14 @@ class FavorQAModel(nn.Module):
     def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
         proj = {k.removeprefix("projection."): v for k, v in state.items() if k.startswith("projection.")}
         self.projection.load_state_dict(proj, strict=True)
+        channels = {k.removeprefix("channels."): v for k, v in state.items() if k.startswith("channels.")}
+        if (self.channels is not None) != bool(channels):
+            raise QAModelError("QA checkpoint and config disagree on window channels")
+        if self.channels is not None:
+            self.channels.load_state_dict(channels, strict=True)
+            self.question_channels.load_state_dict(
+                {k.removeprefix("question_channels."): v for k, v in state.items()
+                 if k.startswith("question_channels.")}, strict=True)
         lm_state = {k.removeprefix("lm."): v for k, v in state.items() if k.startswith("lm.")}
         if lm_state:
             missing, unexpected = self.base_lm.load_state_dict(lm_state, strict=False)
@@ -264,4 +339,9 @@ def load_qa_model(checkpoint: str | Path, device: str | torch.device = "cpu",
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
     model = FavorQAModel.build(cfg, device=device, dtype=dtype)
     model.load_trainable_state(load_file(str(d / QA_WEIGHTS_FILE), device=str(device)))
+    if cfg.window_channels:
+        try:
+            model.question_matcher = QuestionMatcher.from_checkpoint(checkpoint)
+        except WindowChannelError as e:
+            raise QAModelError(str(e)) from None
     return model.eval()

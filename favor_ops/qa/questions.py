@@ -52,6 +52,9 @@ def when_question(word: str) -> str:
     return f"When is {word} said?"
 
 
+AV_MATCH_QUESTION = "Does the audio match the video?"
+
+
 def order_questions(names: list[str | None], template, rng: random.Random) -> list[tuple[str, str]]:
     """(question, answer) for each pair of neighbouring names among those that occur once (names in time order,
     None = nothing named): template(first, second) with the pair in random order, answered by the earlier name."""
@@ -128,8 +131,8 @@ def clip_questions(record: dict, *, window_s: float = 5.0, rng: random.Random | 
             t1 = min(t1, duration) if duration > t0 else t1
             add("when", when_question(words[i]), format_span(t0, t1), truth_s=t0)
     if any(words) or any(_sound(s) for s in segs):
-        add("av_match", "Does the audio match the video?", "yes")
-        add("av_match", "Does the audio match the video?", "no", swapped_audio=True)
+        add("av_match", AV_MATCH_QUESTION, "yes")
+        add("av_match", AV_MATCH_QUESTION, "no", swapped_audio=True)
     return out
 
 

@@ -12,6 +12,10 @@ corpus questions' own templates (favor_ops.qa.questions), asked only when unambi
     order        "Which comes first, the red circle or the blue star?" / "Which word is said first, apple or river?"
     when         "When is apple said?"                                  the span of the window saying it
 
+    av_match     "Does the audio match the video?"                      "yes" for windows with their own audio, "no"
+                                                                           for windows encoded with another clip's audio
+                                                                           (the corpus's swapped-audio negatives)
+
 An answer can only come from the window tokens: the windows, their order and the answers are new every time.
 """
 
@@ -22,8 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from favor_ops.qa.prompt import PromptWindow, format_span, prompt_pieces
+from favor_ops.qa.prompt import PromptWindow, format_span
 from favor_ops.qa.questions import (
+    AV_MATCH_QUESTION,
     order_questions,
     said_while_question,
     visual_name,
@@ -39,6 +44,7 @@ class LabelledWindow:
     tokens: np.ndarray  # (Nq, D) float32: the window's stored tokens
     visual: str  # "red circle": the visual shown for most of the window
     word: str | None  # the word said in the window (its event's centre lies inside), None if none
+    av_agreement: float | None = None  # the window's AV agreement (favor_ops.qa.window_channels)
 
 
 def label_windows(record: dict, windows: list[PromptWindow], min_visual_s: float = 3.0) -> list[LabelledWindow]:
@@ -56,7 +62,7 @@ def label_windows(record: dict, windows: list[PromptWindow], min_visual_s: float
                 if ev["type"] == "word" and w.t_start <= 0.5 * (ev["t_start"] + ev["t_end"]) < w.t_end:
                     word = ev["word"]
         if visual is not None and covered_s >= min_visual_s - 1e-9:
-            out.append(LabelledWindow(w.tokens, visual, word))
+            out.append(LabelledWindow(w.tokens, visual, word, w.av_agreement))
     return out
 
 
@@ -78,31 +84,45 @@ def recombined_questions(windows: list[LabelledWindow], window_s: float, rng: ra
 
 
 class RecombinedClips:
-    """Draws (prompt pieces, answer) pairs from recombined windows of a labelled pool (see module doc)."""
+    """Draws (windows, question, answer) from recombined windows of a labelled pool (see module doc)."""
 
-    def __init__(self, pool: list[LabelledWindow], window_s: float, min_windows: int = 3, max_windows: int = 6):
+    def __init__(self, pool: list[LabelledWindow], window_s: float, min_windows: int = 3, max_windows: int = 6, *,
+                 mismatched: list[PromptWindow] | None = None, av_share: float = 0.2):
+        """mismatched: windows encoded with another clip's audio; when there are enough, `av_share` of the draws
+        ask whether the audio matches (half of them over mismatched windows)."""
         if len(pool) < max_windows:
             raise ValueError(f"{len(pool)} labelled windows: recombining needs at least {max_windows}")
         self.pool = pool
+        self.mismatched = mismatched if mismatched and len(mismatched) >= max_windows else []
+        self.av_share = av_share if self.mismatched else 0.0
         self.window_s = window_s
         self.min_windows = min_windows
         self.max_windows = max_windows
 
-    def sample(self, rng: random.Random) -> tuple[list, str]:
+    def _laid_out(self, windows) -> list[PromptWindow]:
+        """The windows end to end from 0 s, their tokens and AV agreement unchanged."""
+        return [PromptWindow(i * self.window_s, (i + 1) * self.window_s, w.tokens, av_agreement=w.av_agreement)
+                for i, w in enumerate(windows)]
+
+    def sample(self, rng: random.Random) -> tuple[list[PromptWindow], str, str]:
+        if self.av_share and rng.random() < self.av_share:
+            matched = rng.random() < 0.5
+            k = rng.randint(self.min_windows, self.max_windows)
+            chosen = rng.sample(self.pool if matched else self.mismatched, k)
+            return self._laid_out(chosen), AV_MATCH_QUESTION, "yes" if matched else "no"
         while True:
             chosen = rng.sample(self.pool, rng.randint(self.min_windows, self.max_windows))
             questions = recombined_questions(chosen, self.window_s, rng)
             if questions:
                 break
         question, answer = rng.choice(questions)
-        prompt_windows = [PromptWindow(i * self.window_s, (i + 1) * self.window_s, w.tokens)
-                          for i, w in enumerate(chosen)]
-        return prompt_pieces(prompt_windows, question), answer
+        return self._laid_out(chosen), question, answer
 
 
-def recombined_clips_or_none(pool: list[LabelledWindow], window_s: float) -> RecombinedClips | None:
+def recombined_clips_or_none(pool: list[LabelledWindow], window_s: float,
+                             mismatched: list[PromptWindow] | None = None) -> RecombinedClips | None:
     """RecombinedClips over the pool, or None when it is too small to recombine (a corpus of a few short clips)."""
     try:
-        return RecombinedClips(pool, window_s)
+        return RecombinedClips(pool, window_s, mismatched=mismatched)
     except ValueError:
         return None

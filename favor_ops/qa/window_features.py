@@ -1,7 +1,8 @@
 """Window tokens of a corpus clip as the LLM sees them, computed with the aligned model (what the index stores).
 
 `ClipWindowFeatures` encodes each manifest clip once (and once with the audio of another clip, for the "does the
-audio match?" negatives) and caches the (W, Nq, E) float16 tokens per (file, partner, model version) on disk.
+audio match?" negatives) and caches the (W, Nq, E) float16 tokens and each window's AV agreement (favor_ops.qa.window_channels) per (file,
+partner, model version) on disk.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import numpy as np
 import torch
 
 from favor_ops.qa.prompt import PromptWindow
+from favor_ops.qa.window_channels import av_agreement
 
-CACHE_VERSION = "v1"
+CACHE_VERSION = "v2"  # v2: + each window's AV agreement
 
 
 def swapped_partner(records: list[dict], clip_id: str) -> dict:
@@ -73,11 +75,14 @@ class ClipWindowFeatures:
                 vec = self.aligned.encode_media(decoded.frames_rgb if decoded.has_video else None, audio,
                                                 duration_s=float(decoded.info.duration_s))
             tmp = path.with_suffix(".part.npz")
-            np.savez(tmp, tokens=vec.tokens.astype(np.float16), t_start=vec.t_start_s, t_end=vec.t_end_s)
+            agreement = np.array([np.nan if x is None else x for x in map(av_agreement, vec.audio_vec, vec.visual_vec)],
+                                 np.float32)  # (W,) NaN: no audio or no video
+            np.savez(tmp, tokens=vec.tokens.astype(np.float16), t_start=vec.t_start_s, t_end=vec.t_end_s,
+                     av_agreement=agreement)
             tmp.replace(path)
         data = np.load(path)
-        return [PromptWindow(float(a), float(b), t.astype(np.float32))
-                for a, b, t in zip(data["t_start"], data["t_end"], data["tokens"])]
+        return [PromptWindow(float(a), float(b), t.astype(np.float32), av_agreement=None if np.isnan(c) else float(c))
+                for a, b, t, c in zip(data["t_start"], data["t_end"], data["tokens"], data["av_agreement"])]
 
     def warm(self, pairs, progress: bool = True) -> None:
         """Encode every (clip, swapped?) the pairs need, with a progress bar."""

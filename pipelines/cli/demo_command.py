@@ -29,7 +29,7 @@ TRAIN_VIDEOS = 120  # 40 measured clearly worse on held-out corpora (single-moda
 TRAIN_SEED = 1001
 TRAIN_MIN_DURATION_S = 15.0
 TRAIN_MAX_DURATION_S = 30.0
-QA_STEPS = 300
+QA_STEPS = 1200
 TRAIN_STAMP = "demo-train.json"
 DEMO_ASR = "whisper-tiny-en"  # transcripts for the full-text and hybrid searches (bundled, offline)
 
@@ -93,6 +93,7 @@ def _corpus(directory: Path, params: dict, say) -> list[dict]:
 
 def _train(checkpoint: Path, train_dir: Path, train_params: dict, qa_steps: int, say) -> dict:
     """Align, then QA, into `checkpoint`; each stage skipped when its stamp (corpus + config) is unchanged."""
+    from favor_ops.qa.config import demo_qa_config
     from favor_ops.qa.qa_model import has_qa_model
     from favor_ops.retrieval.aligned_model import is_aligned_checkpoint
     from favor_ops.training.align import AlignConfig, train_align
@@ -102,7 +103,8 @@ def _train(checkpoint: Path, train_dir: Path, train_params: dict, qa_steps: int,
     stamp = json.loads(stamp_path.read_text()) if stamp_path.exists() else {}
     align_key = {"corpus": corpus_stamp(train_params), "config": dataclasses.asdict(AlignConfig())}
     qa_cfg = dataclasses.replace(QATrainConfig(), steps=qa_steps)
-    qa_key = {"corpus": corpus_stamp(train_params), "align": align_key, "config": dataclasses.asdict(qa_cfg)}
+    qa_key = {"corpus": corpus_stamp(train_params), "align": align_key, "config": dataclasses.asdict(qa_cfg),
+              "qa_model": json.loads(json.dumps(demo_qa_config().to_dict()))}  # the QA preset's shape too (JSON-normal)
     timings = {}
     say(f"[2/6] align training (demo preset, encoders included) -> {checkpoint}")
     if stamp.get("align") == align_key and is_aligned_checkpoint(checkpoint):

@@ -3,6 +3,8 @@ round-trips, the loss reads only the answer, and the LoRA path loads adapters in
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -35,7 +37,7 @@ def test_loss_is_on_the_answer_only(qa_store):
     from favor_ops.qa.config import tiny_qa_config
 
     torch.manual_seed(0)
-    model = FavorQAModel.build(tiny_qa_config(window_dim=8))
+    model = FavorQAModel.build(dataclasses.replace(tiny_qa_config(window_dim=8), window_channels=False))
     prompts = [prompt_pieces(stored_windows(qa_store, "aa11"), QUESTION)]
     batch = model.embed_prompts(prompts, ["apple pie"])
     n_answer = len(model.text_ids("apple pie")) + 1
@@ -73,14 +75,12 @@ def _tiny_llama_dir(tmp_path, vocab_size: int):
 def test_lora_on_a_saved_llm_loads_official_named_adapters(qa_store, tmp_path):
     """favor-13b path at tiny sizes: an LLM from a local directory (save_pretrained), LoRA on q/k/v/o through peft,
     adapters given under the official checkpoint's names (`llama_model.` prefix, peft's saved naming)."""
-    import dataclasses
-
     from favor_ops.qa.config import LoraSettings, tiny_qa_config
     from favor_ops.qa.official_lora import load_official_lora
     from favor_ops.qa.qa_model import has_qa_model
 
     llm_dir = _tiny_llama_dir(tmp_path, vocab_size=30522)
-    cfg = dataclasses.replace(tiny_qa_config(window_dim=8), lm_source=str(llm_dir),
+    cfg = dataclasses.replace(tiny_qa_config(window_dim=8), lm_source=str(llm_dir), window_channels=False,
                               lora=LoraSettings(enabled=True, r=4, alpha=8, dropout=0.0))
     model = FavorQAModel.build(cfg).eval()
     prompts = [prompt_pieces(stored_windows(qa_store, "aa11"), QUESTION)]

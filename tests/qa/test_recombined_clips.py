@@ -55,18 +55,17 @@ def test_every_sampled_answer_is_held_by_the_windows_of_its_prompt():
     pool = []
     for i in range(30):
         visual, word = visuals[i % len(visuals)], words[i % len(words)]
-        pool.append(LabelledWindow(np.full((2, 3), i, np.float32), visual, word))
+        pool.append(LabelledWindow(np.full((2, 3), i, np.float32), visual, word, av_agreement=i / 100))
     by_marker = {int(w.tokens[0, 0]): w for w in pool}
     clips = RecombinedClips(pool, window_s=5.0)
     seen = set()
     sampler = random.Random(1)
     for _ in range(200):
-        pieces, answer = clips.sample(sampler)
-        windows = [p for p in pieces if isinstance(p, PromptWindow)]
+        windows, question, answer = clips.sample(sampler)
         assert 3 <= len(windows) <= 6
         assert [(w.t_start, w.t_end) for w in windows] == [(5.0 * i, 5.0 * (i + 1)) for i in range(len(windows))]
         labels = [by_marker[int(w.tokens[0, 0])] for w in windows]
-        question = pieces[-1]
+        assert [w.av_agreement for w in windows] == [w.av_agreement for w in labels]  # each window keeps its own
         if m := re.search(r"spoken while the (.+) is shown", question):
             seen.add("said_while")
             assert [w.word for w in labels if w.visual == m.group(1)] == [answer]
@@ -89,3 +88,26 @@ def test_every_sampled_answer_is_held_by_the_windows_of_its_prompt():
 def test_a_pool_too_small_to_recombine_is_refused():
     with pytest.raises(ValueError, match="at least 6"):
         RecombinedClips([LabelledWindow(np.zeros((1, 1), np.float32), "red circle", "apple")] * 5, window_s=5.0)
+
+
+def test_audio_match_draws_lay_out_only_own_or_only_mismatched_windows():
+    pool = [LabelledWindow(np.full((2, 3), i, np.float32), f"red shape{i}", f"word{i}", av_agreement=0.5)
+            for i in range(8)]
+    mismatched = [PromptWindow(0.0, 5.0, np.full((2, 3), -1 - i, np.float32), av_agreement=0.0) for i in range(8)]
+    clips = RecombinedClips(pool, window_s=5.0, mismatched=mismatched, av_share=0.5)
+    answers = []
+    sampler = random.Random(2)
+    for _ in range(400):
+        windows, question, answer = clips.sample(sampler)
+        if question != "Does the audio match the video?":
+            assert all(w.tokens[0, 0] >= 0 for w in windows)  # other questions: own-audio windows only
+            continue
+        markers = [w.tokens[0, 0] for w in windows]
+        assert all(m >= 0 for m in markers) if answer == "yes" else all(m < 0 for m in markers)
+        assert [(w.t_start, w.av_agreement) for w in windows] == [
+            (5.0 * i, 0.5 if answer == "yes" else 0.0) for i in range(len(windows))]
+        answers.append(answer)
+    assert 0.4 < len(answers) / 400 < 0.6 and 0.4 < answers.count("yes") / len(answers) < 0.6
+    # too few mismatched windows to lay out a clip: no audio-match draws
+    few = RecombinedClips(pool, window_s=5.0, mismatched=mismatched[:3], av_share=0.5)
+    assert all(few.sample(sampler)[1] != "Does the audio match the video?" for _ in range(50))

@@ -1,8 +1,10 @@
-"""Slow: train the demo preset on a fresh synthetic corpus (seed A) and evaluate on a held-out one (seed B).
+"""Slow: train the demo preset on a fresh synthetic corpus (seed A) and evaluate on a held-out one (seed B): search
+first, then question answering (the QA stage trained on the same corpus over the same aligned checkpoint, scored
+through `favor eval`'s QA hook).
 
 Set FAVOR_ALIGN_CORPUS_CACHE=DIR to keep the two generated corpora between runs (their directory names carry a hash
 of the generator settings; a corpus is generated when its manifest is missing). Thresholds are the targets of
-cross-modal search (docs/evaluation.md).
+cross-modal search and of question answering (docs/evaluation.md).
 """
 
 import dataclasses
@@ -21,7 +23,8 @@ MIN_DURATION_S, MAX_DURATION_S = 15.0, 30.0
 # Measured on the shared 2-core CPU (train seed 1001 -> held-out seed 2002, defaults, 17 min training incl. decode):
 # single-modality R@1 0.97 / R@5 0.99 (visual 0.96, word 0.97, sound 1.00), joint R@1 0.77, top-hit IoU 0.53,
 # AV match 0.93; a second training seed: 0.93 / 0.99, joint 0.87, IoU 0.52, AV 0.93 (docs/evaluation.md,
-# "Spoken words").
+# "Spoken words"). QA after the QA stage's defaults on the same checkpoint (held-out seed 2002): said while 0.67,
+# order 0.79, when 0.97, AV match 0.97 (docs/evaluation.md, "Question answering: window channels").
 
 
 def _corpus(root: Path, name: str, n: int, seed: int, profile: str) -> Path:
@@ -37,10 +40,9 @@ def _corpus(root: Path, name: str, n: int, seed: int, profile: str) -> Path:
     return out
 
 
-@pytest.mark.slow
-def test_align_demo_generalises_to_a_held_out_corpus(tmp_path_factory):
-    from favor_ops.retrieval.aligned_model import load_aligned_model
-    from favor_ops.retrieval.evaluate import evaluate_retrieval
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(train corpus, held-out corpus, aligned checkpoint, what training reported): the demo preset trained once."""
     from favor_ops.training.align import AlignConfig, train_align
 
     root = Path(os.environ.get("FAVOR_ALIGN_CORPUS_CACHE") or tmp_path_factory.mktemp("align_quality"))
@@ -49,9 +51,17 @@ def test_align_demo_generalises_to_a_held_out_corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("align_ckpt")
     t0 = time.time()
     summary = train_align(train_dir, out, AlignConfig(progress=False))
-    train_s = time.time() - t0
+    return train_dir, eval_dir, out, {"train_s": round(time.time() - t0, 1), "summary": summary}
+
+
+@pytest.mark.slow
+def test_align_demo_generalises_to_a_held_out_corpus(trained):
+    from favor_ops.retrieval.aligned_model import load_aligned_model
+    from favor_ops.retrieval.evaluate import evaluate_retrieval
+
+    train_dir, eval_dir, out, training = trained
     result = evaluate_retrieval(load_aligned_model(str(out)), eval_dir)
-    print(json.dumps({"train_s": round(train_s, 1), "summary": summary, "eval": result}, indent=1))
+    print(json.dumps({**training, "eval": result}, indent=1))
     text, av = result["text"], result["av"]
     assert text["single"]["n"] >= 30 and text["joint"]["n"] >= 10 and av["n"] >= 20
     assert text["single"]["r1"] >= 0.8 and text["single"]["r5"] >= 0.95
@@ -60,3 +70,40 @@ def test_align_demo_generalises_to_a_held_out_corpus(tmp_path_factory):
     assert text["joint"]["r1"] >= 0.7
     assert text["single"]["iou"] >= 0.5
     assert av["accuracy"] >= 0.9
+
+
+@pytest.fixture(scope="module")
+def qa_metrics(trained, tmp_path_factory):
+    """QA per question type on the held-out corpus, through `favor eval`'s QA hook, after the QA stage (defaults)."""
+    from favor_ops.corpus.manifest import read_manifest
+    from favor_ops.evaluation.aveb import default_qa_hook
+    from favor_ops.retrieval.aligned_model import load_aligned_model
+    from favor_ops.training.qa_train import QATrainConfig, train_qa
+
+    train_dir, eval_dir, aligned_dir, _ = trained
+    out = tmp_path_factory.mktemp("qa_ckpt")
+    t0 = time.time()
+    summary = train_qa(train_dir, str(aligned_dir), out, QATrainConfig(), progress=False)
+    train_s = time.time() - t0
+    records = [r for r in read_manifest(eval_dir) if r.get("kind") != "bad" and not r.get("broken")]
+    metrics = default_qa_hook(str(out), load_aligned_model(str(out)), eval_dir, records, out)
+    print(json.dumps({"train_s": round(train_s, 1), "summary": summary,
+                      "qa": {k: v for k, v in metrics.items() if k != "examples"}}, indent=1))
+    assert "status" not in metrics, metrics
+    return metrics
+
+
+@pytest.mark.slow
+def test_qa_demo_answers_when_and_audio_match_on_a_held_out_corpus(qa_metrics):
+    for qtype in ("said_while", "order", "when", "av_match"):
+        assert qa_metrics[qtype]["n"] >= 20, qtype
+    assert qa_metrics["av_match"]["value"] >= 0.9
+    assert qa_metrics["when"]["value"] >= 0.9  # within one window of the truth
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="held-out 'what is said while' 0.45-0.67 and order 0.78-0.79 on three "
+                                       "corpora (docs/evaluation.md 'Question answering: window channels')")
+def test_qa_demo_reads_what_is_said_and_the_order_on_a_held_out_corpus(qa_metrics):
+    assert qa_metrics["said_while"]["value"] >= 0.8
+    assert qa_metrics["order"]["value"] >= 0.8

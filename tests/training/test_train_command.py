@@ -1,5 +1,7 @@
 import argparse
 
+import numpy as np
+
 from pipelines.cli import train_command
 
 
@@ -30,7 +32,16 @@ def test_qa_stage_trains_a_tiny_qa_model_into_the_checkpoint(tmp_path, capsys):
     assert args.handler(args) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["steps"] == 2 and summary["qa_preset"] == "tiny" and summary["questions"] > 0
-    assert has_qa_model(tmp_path / "o") and load_qa_model(tmp_path / "o").cfg.window_dim == 32
+    assert has_qa_model(tmp_path / "o")
+    qa = load_qa_model(tmp_path / "o")
+    assert qa.cfg.window_dim == 32 and qa.channels is not None  # the tiny preset reads window channels
+    # ... scoring questions with the text head of the aligned checkpoint saved next to it
+    from favor_ops.qa.prompt import PromptWindow
+
+    windows = [PromptWindow(0.0, 5.0, np.eye(32, dtype=np.float32)[:4])]
+    scored = [p for p in qa.prompt(windows, "When is apple said?") if isinstance(p, PromptWindow)]
+    assert -1.0 <= scored[0].question_match <= 1.0
+    assert len(qa.generate([qa.prompt(windows, "When is apple said?")], max_new_tokens=2)) == 1
     log = (tmp_path / "o" / "qa" / "qa_train_log.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in log] == [2]
     args = _parser().parse_args(base + ["--steps", "3", "--resume"])
