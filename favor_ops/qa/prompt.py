@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from favor_ops.qa.question_grounding import GroundedQuestion
+
 USER_PREFIX = "USER: <Img>"
 IMAGE_SUFFIX = "</Img> "
 ASSISTANT_PREFIX = "\nASSISTANT:"
@@ -35,10 +37,11 @@ def format_span(t_start: float, t_end: float) -> str:
     return f"{t_start:g}-{t_end:g}s"
 
 
-def prompt_pieces(windows: list[PromptWindow], question: str, grounded=None) -> list:
+def prompt_pieces(windows: list[PromptWindow], question: str, grounded: GroundedQuestion | None = None
+                  ) -> list[str | PromptWindow | GroundedQuestion]:
     """Text and window pieces of one prompt, windows in time order; with `grounded` (a GroundedQuestion of
     favor_ops.qa.question_grounding) the question is its own piece, carrying the grounding of its words."""
-    pieces: list = [USER_PREFIX]
+    pieces: list[str | PromptWindow | GroundedQuestion] = [USER_PREFIX]
     for w in sorted(windows, key=lambda w: w.t_start):
         pieces.append(f"[{format_span(w.t_start, w.t_end)}]")
         pieces.append(w)

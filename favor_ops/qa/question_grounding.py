@@ -12,8 +12,7 @@ The LLM gets `question_channels([position, strength])` added to the embedding of
 (FavorQAModel). "Which comes first, the blue star or the red circle?" then carries, on "blue star" and on "red
 circle", where each is shown: picking the earlier is comparing two numbers the prompt holds, where a small LM
 trained from scratch does not learn to find the windows by itself (docs/evaluation.md, "Question answering: window
-channels"). On EVAL40's order questions, naming the candidate whose words have the lower mean position is right
-0.87 of the time.
+channels").
 """
 
 from __future__ import annotations

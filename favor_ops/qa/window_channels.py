@@ -8,13 +8,14 @@ Every projected token of a window gets the same vector added:
 
     channels(f_w),  f_w = [softmax over the prompt's windows of question_match / T,   # which window the question names
                            question_match - max over the prompt's windows,             # how far from the best it is
-                           av_agreement]                                                # does its sound fit its picture
+                           av_agreement,                                                # does its sound fit its picture
+                           mean av_agreement over the prompt's windows]                 # ... and the video's
 
-Why: a small LM trained from scratch reads the word of one window (held-out 0.82 after 300 steps) but does not learn
-to pick, among 2-4 windows, the one showing what the question names (held-out 0.11-0.20 after 1100 steps), while the
-aligned model's own MaxSim picks it 99 times in 100. The question match hands the LLM that step; the LLM still
-reads the answer from the tokens. Likewise a window's tokens do not carry the frame-level sync the AV vectors
-measure; av_agreement does (docs/evaluation.md, "Question answering: window channels").
+Why: a small LM trained from scratch learns to read the word of one window but not to pick, among a few windows, the
+one showing what the question names, while the aligned model's own MaxSim is the search it was trained for. The
+question match hands the LLM that step; the LLM still reads the answer from the tokens. Likewise a window's tokens
+do not carry the frame-level sync the AV vectors measure; av_agreement does (docs/evaluation.md, "Question
+answering: window channels").
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def av_agreement(audio_vec, visual_vec) -> float | None:
 
 def channel_features(windows: list[PromptWindow], temperature: float) -> np.ndarray:
     """(W, N_CHANNEL_FEATURES) float32 features of the windows of one prompt (see module doc); a missing
-    av_agreement reads 0 and is left out of the mean. Every window needs its question_match (QuestionMatcher.annotate)."""
+    av_agreement reads 0 and is left out of the mean. Every window needs its question_match
+    (QuestionMatcher.annotate)."""
     if not windows:
         return np.zeros((0, N_CHANNEL_FEATURES), np.float32)
     if any(w.question_match is None for w in windows):

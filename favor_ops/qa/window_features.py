@@ -1,8 +1,8 @@
 """Window tokens of a corpus clip as the LLM sees them, computed with the aligned model (what the index stores).
 
 `ClipWindowFeatures` encodes each manifest clip once (and once with the audio of another clip, for the "does the
-audio match?" negatives) and caches the (W, Nq, E) float16 tokens and each window's AV agreement (favor_ops.qa.window_channels) per (file,
-partner, model version) on disk.
+audio match?" negatives) and caches the (W, Nq, E) float16 tokens and each window's AV agreement
+(favor_ops.qa.window_channels) per (file, partner, model version) on disk.
 """
 
 from __future__ import annotations

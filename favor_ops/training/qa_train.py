@@ -53,8 +53,8 @@ class QATrainConfig:
     # a scratch LM as wide as the tokens starts with word embeddings from the text space (qa.text_space_init)
     text_space_init: bool = True
     # each training prompt's AV agreements are scaled by a factor drawn from [av_agreement_scale_min, 1]: the
-    # training clips' own audio agrees more with their picture (median 0.60) than a new clip's does (0.50, held-out
-    # EVAL40), and a threshold learnt from the training values alone calls many new clips "no"; 1 = off
+    # training clips' own audio agrees more with their picture than a new clip's does (the aligned model was trained
+    # on them), and a threshold learnt from the training values alone calls many new clips "no"; 1 = off
     av_agreement_scale_min: float = 0.6
 
 
