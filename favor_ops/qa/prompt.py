@@ -9,6 +9,7 @@ pieces projected from the stored tokens (Nq, D) into the LLM's embedding space (
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,16 @@ class PromptWindow:
 def format_span(t_start: float, t_end: float) -> str:
     """The span text the prompt carries and "when" answers cite: "10-15s"."""
     return f"{t_start:g}-{t_end:g}s"
+
+
+_SPACED_DECIMAL = re.compile(r"(\d)\. (\d)")
+_SPACED_HYPHEN = re.compile(r"(\d) - (\d)")
+
+
+def joined_spans(answer: str) -> str:
+    """A decoded answer with its spans written as the prompt writes them: WordPiece decoding puts spaces around a
+    span's hyphen and after a decimal point ("7. 5 - 10s" -> "7.5-10s")."""
+    return _SPACED_HYPHEN.sub(r"\1-\2", _SPACED_DECIMAL.sub(r"\1.\2", answer))
 
 
 def prompt_pieces(windows: list[PromptWindow], question: str, grounded: GroundedQuestion | None = None

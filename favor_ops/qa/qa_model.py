@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from favor_ops.qa.config import QAConfig
-from favor_ops.qa.prompt import PromptWindow, prompt_pieces
+from favor_ops.qa.prompt import PromptWindow, joined_spans, prompt_pieces
 from favor_ops.qa.question_grounding import N_GROUNDING_FEATURES, GroundedQuestion
 from favor_ops.qa.tokenizer import load_tokenizer
 from favor_ops.qa.window_channels import N_CHANNEL_FEATURES, QuestionMatcher, WindowChannelError, channel_features
@@ -251,7 +251,7 @@ class FavorQAModel(nn.Module):
             do_sample=False, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
             bos_token_id=tok.bos_token_id,
         )
-        return [tok.decode(row, skip_special_tokens=True).strip() for row in out]
+        return [joined_spans(tok.decode(row, skip_special_tokens=True).strip()) for row in out]
 
     # ---------------------------------------------------------------- persistence
     def save(self, checkpoint: str | Path) -> Path:

@@ -55,3 +55,17 @@ def test_prompt_carries_each_window_span_in_time_order():
     assert pieces[0] == "USER: <Img>"
     assert pieces[1] == "[0-5s]" and pieces[2] is w[1] and pieces[3] == "[5-10s]" and pieces[4] is w[0]
     assert pieces[5] == "</Img> When is apple said?\nASSISTANT:"
+
+
+def test_decoded_spans_are_joined_as_the_prompt_writes_them():
+    from favor_ops.qa.prompt import format_span, joined_spans
+    from favor_ops.qa.tokenizer import load_tokenizer
+
+    tok = load_tokenizer("minilm-wordpiece")
+    for t0, t1 in ((0.0, 5.0), (7.5, 10.0), (15.0, 17.5)):
+        span = format_span(t0, t1)
+        decoded = tok.decode(tok(span, add_special_tokens=False)["input_ids"])
+        assert decoded != span  # WordPiece decoding spaces it out
+        assert joined_spans(decoded) == span
+    assert joined_spans("a burst of noise") == "a burst of noise"
+    assert joined_spans("red circle - 3 times. 4 more") == "red circle - 3 times. 4 more"  # no digit on both sides
