@@ -23,8 +23,8 @@ MIN_DURATION_S, MAX_DURATION_S = 15.0, 30.0
 # Measured on the shared 2-core CPU (train seed 1001 -> held-out seed 2002, defaults, 17 min training incl. decode):
 # single-modality R@1 0.97 / R@5 0.99 (visual 0.96, word 0.97, sound 1.00), joint R@1 0.77, top-hit IoU 0.53,
 # AV match 0.93; a second training seed: 0.93 / 0.99, joint 0.87, IoU 0.52, AV 0.93 (docs/evaluation.md,
-# "Spoken words"). QA after the QA stage's defaults on the same checkpoint (held-out seed 2002): said while 0.67,
-# order 0.79, when 0.97, AV match 0.97 (docs/evaluation.md, "Question answering: window channels").
+# "Spoken words"). QA after the QA stage's defaults (one run of this module, 16 min of QA training): said while
+# 0.64, order 0.78, when 0.95, AV match 0.98 (docs/evaluation.md, "Question answering: window channels").
 
 
 def _corpus(root: Path, name: str, n: int, seed: int, profile: str) -> Path:
