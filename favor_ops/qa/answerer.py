@@ -60,8 +60,9 @@ class Answerer:
             raise QAInputError(video_id, f"stored tokens are {windows[0].tokens.shape[-1]} wide, the QA model reads "
                                          f"{self.qa.cfg.window_dim}: index with the same checkpoint")
         budget = self.qa.cfg.max_window_tokens
-        if len(windows) > window_budget(windows, budget) and self._question_matcher() is not None:
-            windows = self._question_matcher().annotate(windows, question)
+        matcher = self._question_matcher() if len(windows) > window_budget(windows, budget) else None
+        if matcher is not None:
+            windows = matcher.annotate(windows, question)
         return select_windows(windows, budget)
 
     def generate(self, questions: list[str], evidence: list[list[PromptWindow]]) -> list[str]:

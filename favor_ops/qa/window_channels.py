@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from favor_ops.qa.prompt import PromptWindow
+from favor_ops.qa.question_grounding import GroundedQuestion, ground_question
 
 N_CHANNEL_FEATURES = 4
 
@@ -100,10 +101,14 @@ class QuestionMatcher:
         def load() -> TextEncoder:
             from favor_ops.retrieval.aligned_model import load_aligned_model
 
-            aligned = load_aligned_model(checkpoint)
-            return lambda texts: aligned.encode_text(texts).float().cpu().numpy()
+            return cls.from_aligned(load_aligned_model(checkpoint))._encoder
 
         return cls(loader=load)
+
+    @classmethod
+    def from_aligned(cls, aligned) -> "QuestionMatcher":
+        """The text head of a loaded aligned model (AlignedFavor)."""
+        return cls(lambda texts: aligned.encode_text(texts).float().cpu().numpy())
 
     def vectors(self, questions: list[str]) -> np.ndarray:
         """(n, E) float32 question vectors."""
@@ -117,10 +122,8 @@ class QuestionMatcher:
             self._cache.update(zip(todo, encoded))
         return np.stack([self._cache[q] for q in questions])
 
-    def ground(self, windows: list[PromptWindow], question: str, temperature: float):
+    def ground(self, windows: list[PromptWindow], question: str, temperature: float) -> GroundedQuestion:
         """The question's words grounded in the windows (favor_ops.qa.question_grounding), windows in time order."""
-        from favor_ops.qa.question_grounding import ground_question
-
         ordered = sorted(windows, key=lambda w: w.t_start)
         return ground_question(question.strip(), [w.tokens for w in ordered], self.vectors, temperature)
 

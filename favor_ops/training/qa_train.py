@@ -125,16 +125,16 @@ def train_qa(corpus_dir: str | Path, model_spec: str, out: str | Path | None = N
     preset = cfg.qa_preset or (favor_cfg.name if favor_cfg.name in QA_PRESETS else "demo")
     qa_cfg = QA_PRESETS[preset](window_dim=aligned.embed_dim)
     model = FavorQAModel.build(qa_cfg)
-    model.question_matcher = QuestionMatcher(lambda texts: aligned.encode_text(texts).float().cpu().numpy())
+    model.question_matcher = QuestionMatcher.from_aligned(aligned)
     text_space_init = cfg.text_space_init and can_init_from_text_space(model)
     if text_space_init:
         init_from_text_space(model, aligned.encode_text)
     recombined = None
     if cfg.recombined_share > 0:
-        av_clips = [r["clip_id"] for r in records if r.get("has_video") and r.get("has_audio")]
+        av_records = [r for r in records if r.get("has_video") and r.get("has_audio")]
         recombined = recombined_clips_or_none(
-            [w for r in records if r["clip_id"] in av_clips for w in label_windows(r, features.windows(r["clip_id"]))],
-            window_s, mismatched=[w for c in av_clips for w in features.windows(c, swapped_audio=True)])
+            [w for r in av_records for w in label_windows(r, features.windows(r["clip_id"]))], window_s,
+            mismatched=[w for r in av_records for w in features.windows(r["clip_id"], swapped_audio=True)])
     rng = random.Random(cfg.seed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
