@@ -67,6 +67,15 @@ class QAConfig:
     # the field load with it off.
     window_channels: bool = False
     question_match_temperature: float = 0.02  # T of the softmax over a prompt's windows (cosine units)
+    # Heard words (favor_ops.qa.heard_words): the words the model names, each scored against every window by the
+    # aligned text head; the window's tokens get the embedding of the word it sounds like. Filled by QA training with
+    # the words spoken in its corpus when the preset reads window channels; empty = off.
+    heard_words: tuple[str, ...] = ()
+    heard_word_temperature: float = 0.02  # T of the softmax over the words (cosine units)
+
+    def __post_init__(self):
+        if self.heard_words and not self.window_channels:
+            raise ValueError("heard_words needs window_channels (both score windows with the aligned text head)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -75,6 +84,7 @@ class QAConfig:
     def from_dict(cls, d: dict) -> "QAConfig":
         d = dict(d)
         d.setdefault("window_channels", False)
+        d["heard_words"] = tuple(d.get("heard_words", ()))
         d["scratch"] = ScratchLMConfig(**d.get("scratch", {}))
         lora = dict(d.get("lora", {}))
         if "target_modules" in lora:

@@ -2,6 +2,10 @@
 
     evaluate_qa(qa_model, pairs, features) -> {"said_while": {"value": 0.9, "n": 40}, ..., "overall": {...}}
 
+"said while" and "order" are also split by QAPair.shares_window (`said_while_shared_window` /
+`said_while_own_window`, `order_shared_window` / `order_own_window`): whether what the question tells apart falls
+in one 5 s window, the unit the stored tokens describe.
+
 `features.windows(clip_id, swapped_audio=...)` supplies each clip's window tokens (ClipWindowFeatures for a corpus
 on disk; the same tokens the index stores).
 """
@@ -41,6 +45,8 @@ def score_answers(pairs: list[QAPair], predicted: list[str], window_s: float) ->
         ok = is_correct(pair, answer, window_s)
         hits[pair.qtype].append(ok)
         hits["overall"].append(ok)
+        if pair.shares_window is not None:  # "said while" and "order", split by QAPair.shares_window
+            hits[f"{pair.qtype}_{'shared' if pair.shares_window else 'own'}_window"].append(ok)
     return {k: {"value": round(sum(v) / len(v), 4), "n": len(v)} for k, v in sorted(hits.items())}
 
 

@@ -5,12 +5,13 @@
 
 With window channels (QAConfig.window_channels, the demo preset) each window's tokens also get channels(f_w) (its
 question match and AV agreement, favor_ops.qa.window_channels) and each question token question_channels(g) (where
-its word is seen or heard, favor_ops.qa.question_grounding).
+its word is seen or heard, favor_ops.qa.question_grounding). With heard words (QAConfig.heard_words, set by QA
+training) each window's tokens also get the embedding of the answer word it sounds like (favor_ops.qa.heard_words).
 
 Checkpoint: `<ckpt>/qa/` next to the FAVOR (aligned) checkpoint files:
     qa_config.json         {"format": "favor-qa", "version": 1, "config": QAConfig}
-    qa_model.safetensors   projection [+ channels, question_channels] + the scratch LM's weights, or projection +
-                           LoRA adapters (lm_source models)
+    qa_model.safetensors   projection [+ channels, question_channels, heard_word_scale] + the scratch LM's weights,
+                           or projection + LoRA adapters (lm_source models)
 A QA model with window channels scores questions with the text head of the aligned checkpoint it sits in.
 """
 
@@ -26,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from favor_ops.qa.config import QAConfig
+from favor_ops.qa.heard_words import heard_word_phrases, heard_word_weights
 from favor_ops.qa.prompt import PromptWindow, joined_spans, prompt_pieces
 from favor_ops.qa.question_grounding import N_GROUNDING_FEATURES, GroundedQuestion
 from favor_ops.qa.tokenizer import load_tokenizer
@@ -100,6 +102,8 @@ class FavorQAModel(nn.Module):
             for layer in (self.channels, self.question_channels):
                 nn.init.normal_(layer.weight, std=0.1)
                 nn.init.zeros_(layer.bias)
+        # heard words: the scale of the word embedding added to each window's tokens (favor_ops.qa.heard_words)
+        self.heard_word_scale: nn.Parameter | None = nn.Parameter(torch.ones(())) if cfg.heard_words else None
         self.question_matcher: QuestionMatcher | None = None  # scores windows against questions (window channels)
         self._ids_cache: dict[str, list[int]] = {}
         self._offsets_cache: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
@@ -172,9 +176,10 @@ class FavorQAModel(nn.Module):
         dev, dtype = self.device, self.dtype
         tok = self.tokenizer
         rows, label_rows = [], []
+        words = self.heard_word_matrix() if self.heard_word_scale is not None else None  # (K, H_llm), once a batch
         for i, pieces in enumerate(prompts):
             parts, labels = [embed(torch.tensor([tok.bos_token_id], device=dev))], [IGNORE_INDEX]
-            window_add = self._window_channels([p for p in pieces if isinstance(p, PromptWindow)])  # (W, H_llm)
+            window_add = self._window_add([p for p in pieces if isinstance(p, PromptWindow)], words)  # (W, H_llm)
             n_window = 0
             for piece in pieces:
                 if isinstance(piece, str):
@@ -215,15 +220,42 @@ class FavorQAModel(nn.Module):
         position_ids = (mask.cumsum(dim=1) - 1).clamp(min=0)
         return PromptBatch(inputs, mask, position_ids, labels_t if answers is not None else None)
 
-    def _window_channels(self, windows: list[PromptWindow]) -> torch.Tensor | None:
-        """(W, H_llm) vectors added to each window's projected tokens; None without window channels."""
+    def _window_add(self, windows: list[PromptWindow], words: torch.Tensor | None = None) -> torch.Tensor | None:
+        """(W, H_llm) vectors added to each window's projected tokens: its channels [+ its heard word; `words` is
+        heard_word_matrix(), computed once per batch]; None without window channels."""
         if self.channels is None or not windows:
             return None
         try:
             feats = channel_features(windows, self.cfg.question_match_temperature)  # (W, N_CHANNEL_FEATURES)
         except WindowChannelError as e:
             raise QAModelError(str(e)) from None
-        return self.channels(torch.as_tensor(feats, device=self.device, dtype=self.dtype))
+        add = self.channels(torch.as_tensor(feats, device=self.device, dtype=self.dtype))
+        if self.heard_word_scale is not None:
+            add = add + self.heard_word_scale * self.heard_word_embeddings(windows, words)
+        return add
+
+    def heard_word_matrix(self) -> torch.Tensor:
+        """(K, H_llm): the input embedding of each of cfg.heard_words, the mean over its tokens (one lookup: the
+        embedding's gradient is dense, one per lookup)."""
+        ids = [self.text_ids(w) for w in self.cfg.heard_words]
+        owner = torch.tensor([k for k, word_ids in enumerate(ids) for _ in word_ids], device=self.device)  # (N,)
+        tokens = self.base_lm.get_input_embeddings()(
+            torch.tensor([i for word_ids in ids for i in word_ids], device=self.device))  # (N, H_llm)
+        sums = torch.zeros(len(ids), tokens.shape[-1], device=self.device, dtype=tokens.dtype).index_add(0, owner,
+                                                                                                          tokens)
+        return sums / torch.bincount(owner, minlength=len(ids)).clamp(min=1).unsqueeze(1).to(tokens.dtype)
+
+    def heard_word_embeddings(self, windows: list[PromptWindow], words: torch.Tensor | None = None) -> torch.Tensor:
+        """(W, H_llm): each window's softmax weights over cfg.heard_words (favor_ops.qa.heard_words) times the words'
+        input embeddings (heard_word_matrix(), computed here unless given)."""
+        if self.question_matcher is None:
+            raise QAModelError("this QA model reads heard words and has no question matcher (load it with "
+                               "load_qa_model from its aligned checkpoint, or set model.question_matcher)")
+        vectors = self.question_matcher.vectors(heard_word_phrases(self.cfg.heard_words))  # (K, E)
+        weights = heard_word_weights([w.tokens for w in windows], vectors, self.cfg.heard_word_temperature)  # (W, K)
+        if words is None:
+            words = self.heard_word_matrix()  # (K, H_llm)
+        return torch.as_tensor(weights, device=self.device, dtype=self.dtype) @ words
 
     # ---------------------------------------------------------------- training
     def answer_loss(self, prompts: list[list[str | PromptWindow]], answers: list[str]) -> torch.Tensor:
@@ -270,6 +302,8 @@ class FavorQAModel(nn.Module):
         if self.channels is not None:
             state.update({f"channels.{k}": v for k, v in self.channels.state_dict().items()})
             state.update({f"question_channels.{k}": v for k, v in self.question_channels.state_dict().items()})
+        if self.heard_word_scale is not None:
+            state["heard_word_scale"] = self.heard_word_scale
         if self.cfg.lm_source is None:
             lm_state = self.base_lm.state_dict()
             if self.base_lm.config.tie_word_embeddings:
@@ -292,6 +326,11 @@ class FavorQAModel(nn.Module):
             self.question_channels.load_state_dict(
                 {k.removeprefix("question_channels."): v for k, v in state.items()
                  if k.startswith("question_channels.")}, strict=True)
+        if (self.heard_word_scale is not None) != ("heard_word_scale" in state):
+            raise QAModelError("QA checkpoint and config disagree on heard words")
+        if self.heard_word_scale is not None:
+            with torch.no_grad():
+                self.heard_word_scale.copy_(state["heard_word_scale"])
         lm_state = {k.removeprefix("lm."): v for k, v in state.items() if k.startswith("lm.")}
         if lm_state:
             missing, unexpected = self.base_lm.load_state_dict(lm_state, strict=False)

@@ -33,6 +33,10 @@ class QAPair:
     answer: str
     swapped_audio: bool = False  # av_match "no": the window tokens come from another clip's audio
     truth_s: float | None = None  # "when": the start (s) of the event's window
+    # "said while": whether the 5 s window holding the said word also holds the middle of another word; "order":
+    # whether both named events have their middle in one window. A window's tokens then say both were there, not
+    # which was said while the shape was shown, nor which came first. None for other types.
+    shares_window: bool | None = None
 
 
 # The question templates (training and evaluation ask in the same words).
@@ -55,14 +59,15 @@ def when_question(word: str) -> str:
 AV_MATCH_QUESTION = "Does the audio match the video?"
 
 
-def order_questions(names: list[str | None], template, rng: random.Random) -> list[tuple[str, str]]:
-    """(question, answer) for each pair of neighbouring names among those that occur once (names in time order,
-    None = nothing named): template(first, second) with the pair in random order, answered by the earlier name."""
+def order_questions(names: list[str | None], template, rng: random.Random) -> list[tuple[str, str, str]]:
+    """(question, answer, later) for each pair of neighbouring names among those that occur once (names in time
+    order, None = nothing named): template(first, second) with the pair in random order, answered by the earlier
+    name; `later` is the other one."""
     unique = [n for n in names if n and names.count(n) == 1]
     out = []
     for a, b in zip(unique, unique[1:]):
         first, second = (a, b) if rng.random() < 0.5 else (b, a)
-        out.append((template(first, second), a))
+        out.append((template(first, second), a, b))
     return out
 
 
@@ -74,6 +79,11 @@ def visual_name(seg: dict) -> str | None:
 def _word(seg: dict) -> str | None:
     a = seg.get("audio") or {}
     return a.get("word") or None
+
+
+def spoken_words(records: list[dict]) -> tuple[str, ...]:
+    """The distinct words spoken in the corpus (its manifest records), sorted: what "what is said" asks about."""
+    return tuple(sorted({w for r in records for seg in r.get("segments", []) if (w := _word(seg))}))
 
 
 def _sound(seg: dict) -> str | None:
@@ -115,15 +125,20 @@ def clip_questions(record: dict, *, window_s: float = 5.0, rng: random.Random | 
     def add(qtype: str, question: str, answer: str, **extra) -> None:
         out.append(QAPair(f"{clip}:{qtype}:{len(out)}", clip, qtype, question, answer, **extra))
 
+    word_windows = [math.floor(t / window_s) if (t := _word_time(s)) is not None else None for s in segs]
     for i, seg in enumerate(segs):
         v, w = visuals[i], words[i]
         if v in unique_visual and w:
-            add("said_while", said_while_question(v), w)
+            shared = None if word_windows[i] is None else sum(k == word_windows[i] for k in word_windows) > 1
+            add("said_while", said_while_question(v), w, shares_window=shared)
         if v in unique_visual and i + 1 < len(segs) and _sound(segs[i + 1]):
             add("sound_after", f"What sound plays after the {v}?", _sound(segs[i + 1]))
-    for names, template in ((visuals, visual_order_question), (words, word_order_question)):
-        for question, answer in order_questions(names, template, rng):
-            add("order", question, answer)
+    visual_windows = [math.floor(0.5 * (s["t_start"] + s["t_end"]) / window_s) for s in segs]
+    for names, template, windows in ((visuals, visual_order_question, visual_windows),
+                                     (words, word_order_question, word_windows)):
+        for question, answer, later in order_questions(names, template, rng):
+            first_w, later_w = windows[names.index(answer)], windows[names.index(later)]
+            add("order", question, answer, shares_window=None if None in (first_w, later_w) else first_w == later_w)
     duration = float(record.get("duration_s") or 0.0)
     for i, seg in enumerate(segs):
         if words[i] in unique_word and _word_time(seg) is not None:

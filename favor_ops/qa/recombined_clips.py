@@ -79,7 +79,7 @@ def recombined_questions(windows: list[LabelledWindow], window_s: float, rng: ra
         if visuals.count(w.visual) == 1:
             out.append((said_while_question(w.visual), w.word))
     for names, template in ((visuals, visual_order_question), (words, word_order_question)):
-        out += order_questions(names, template, rng)
+        out += [(question, answer) for question, answer, _ in order_questions(names, template, rng)]
     return out
 
 

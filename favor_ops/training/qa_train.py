@@ -56,6 +56,9 @@ class QATrainConfig:
     # training clips' own audio agrees more with their picture than a new clip's does (the aligned model was trained
     # on them), and a threshold learnt from the training values alone calls many new clips "no"; 1 = off
     av_agreement_scale_min: float = 0.6
+    # a preset that reads window channels also reads heard words (favor_ops.qa.heard_words): the words spoken in the
+    # training corpus, each scored against every window by the aligned text head
+    heard_words: bool = True
 
 
 def _model_version(spec: str) -> str:
@@ -96,7 +99,7 @@ def train_qa(corpus_dir: str | Path, model_spec: str, out: str | Path | None = N
     from favor_ops.corpus.manifest import read_manifest
     from favor_ops.qa.config import QA_PRESETS
     from favor_ops.qa.qa_model import FavorQAModel, qa_dir
-    from favor_ops.qa.questions import corpus_questions
+    from favor_ops.qa.questions import corpus_questions, spoken_words
     from favor_ops.qa.recombined_clips import label_windows, recombined_clips_or_none
     from favor_ops.qa.text_space_init import can_init_from_text_space, init_from_text_space
     from favor_ops.qa.window_channels import QuestionMatcher, scaled_av_agreement
@@ -124,6 +127,8 @@ def train_qa(corpus_dir: str | Path, model_spec: str, out: str | Path | None = N
 
     preset = cfg.qa_preset or (favor_cfg.name if favor_cfg.name in QA_PRESETS else "demo")
     qa_cfg = QA_PRESETS[preset](window_dim=aligned.embed_dim)
+    if cfg.heard_words and qa_cfg.window_channels:
+        qa_cfg = dataclasses.replace(qa_cfg, heard_words=spoken_words(records))
     model = FavorQAModel.build(qa_cfg)
     model.question_matcher = QuestionMatcher.from_aligned(aligned)
     text_space_init = cfg.text_space_init and can_init_from_text_space(model)
@@ -208,5 +213,5 @@ def train_qa(corpus_dir: str | Path, model_spec: str, out: str | Path | None = N
     return {"out": str(out_dir), "start_step": start_step, "steps": cfg.steps, "questions": len(pairs),
             "question_types": counts, "clips": len({p.clip_id for p in pairs}), "qa_preset": preset,
             "recombined_windows": len(recombined.pool) if recombined is not None else 0,
-            "text_space_init": text_space_init,
+            "text_space_init": text_space_init, "heard_words": len(qa_cfg.heard_words),
             "last": last, "elapsed_s": round(time.perf_counter() - started, 1)}

@@ -246,7 +246,7 @@ def _answer_step(store, checkpoint: str, records, say) -> dict:
     say("      QA accuracy on the held-out corpus (exact match; 'when' within one window):")
     notes = {"av_match": "  (true audio only: the store holds no swapped-audio copies; `favor eval` tests both)"}
     for kind, m in metrics.items():
-        say(f"        {kind:<12} {m['value']:.2f} (n={m['n']}){notes.get(kind, '')}")
+        say(f"        {kind:<24} {m['value']:.2f} (n={m['n']}){notes.get(kind, '')}")
     return {"qa": metrics}
 
 

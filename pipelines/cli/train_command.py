@@ -56,6 +56,8 @@ def register(subparsers) -> None:
                              "QATrainConfig.recombined_share)")
     parser.add_argument("--no-text-space-init", action="store_true",
                         help="qa: start the scratch LM's word embeddings at random, not in the retrieval text space")
+    parser.add_argument("--no-heard-words", action="store_true",
+                        help="qa: do not add to each window the embedding of the corpus word it sounds like")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
     parser.set_defaults(handler=run_train)
@@ -138,6 +140,8 @@ def run_train_qa(args: argparse.Namespace) -> int:
         changes["recombined_share"] = args.recombined_share
     if args.no_text_space_init:
         changes["text_space_init"] = False
+    if args.no_heard_words:
+        changes["heard_words"] = False
     cfg = dataclasses.replace(QATrainConfig(), **changes)
     summary = train_qa(args.corpus, model, args.out, cfg, resume=args.resume, progress=not args.json)
     _print_summary(args, summary, f"QA model: {summary['out']}/qa ({summary['qa_preset']} preset)",

@@ -44,6 +44,31 @@ def test_said_while_and_sound_after():
     assert qs[("sound_after", "What sound plays after the red circle?")] == "a high beep"
 
 
+def test_said_while_and_order_know_whether_they_ask_inside_one_window_and_are_scored_both_ways():
+    from favor_ops.qa.evaluate import score_answers
+
+    # apple (middle 1.2 s) and river (middle 3.7 s) are both in window 0-5 s; lemon (middle 9.2 s) is alone in 5-10 s
+    record = dict(RECORD, segments=[_seg(0, 2.5, "red", "circle", "apple", 1.0),
+                                    _seg(2.5, 5, "green", "star", "river", 3.5),
+                                    _seg(5, 12, "blue", "square", "lemon", 9.0)])
+    said = {q.answer: q for q in clip_questions(record, window_s=5.0) if q.qtype == "said_while"}
+    assert {w: q.shares_window for w, q in said.items()} == {"apple": True, "river": True, "lemon": False}
+    pairs = [said["apple"], said["river"], said["lemon"]]
+    scores = score_answers(pairs, ["apple", "apple", "lemon"], window_s=5.0)
+    assert scores["said_while"] == {"value": round(2 / 3, 4), "n": 3}
+    assert scores["said_while_shared_window"] == {"value": 0.5, "n": 2}
+    assert scores["said_while_own_window"] == {"value": 1.0, "n": 1}
+    assert scores["overall"]["n"] == 3
+    # order: apple and river in one window; river (word middle 3.7 s) and lemon in two; the red circle (middle
+    # 1.25 s) and green star (3.75 s) in one window, the green star and blue square (8.5 s) in two
+    order = {q.question: q.shares_window for q in clip_questions(record, window_s=5.0) if q.qtype == "order"}
+    assert sorted(order.values()) == [False, False, True, True]
+    assert {frozenset(k for k in ("apple", "river", "lemon", "red circle", "green star", "blue square") if k in q): v
+            for q, v in order.items()} == {frozenset({"apple", "river"}): True, frozenset({"river", "lemon"}): False,
+                                           frozenset({"red circle", "green star"}): True,
+                                           frozenset({"green star", "blue square"}): False}
+
+
 def test_no_questions_for_clips_without_both_modalities():
     assert clip_questions(dict(RECORD, has_audio=False)) == []
     assert clip_questions(dict(RECORD, kind="bad")) == []

@@ -102,8 +102,10 @@ def test_qa_demo_answers_when_and_audio_match_on_a_held_out_corpus(qa_metrics):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="held-out 'what is said while' 0.45-0.67 and order 0.78-0.79 on three "
-                                       "corpora (docs/evaluation.md 'Question answering: window channels')")
+@pytest.mark.xfail(strict=True, reason="held-out 'what is said while' is 0.51-0.69 and order 0.73-0.85 on three "
+                                       "corpora: where what a question tells apart falls in one 5 s window, its "
+                                       "tokens do not say which word went with the shape or which came first "
+                                       "(docs/evaluation.md 'Question answering: heard words')")
 def test_qa_demo_reads_what_is_said_and_the_order_on_a_held_out_corpus(qa_metrics):
     assert qa_metrics["said_while"]["value"] >= 0.8
     assert qa_metrics["order"]["value"] >= 0.8

@@ -104,9 +104,22 @@ def test_qa_stage_mixes_recombined_clips_unless_told_not_to(tmp_path, capsys):
     mixed = json.loads(capsys.readouterr().out)
     assert mixed["recombined_windows"] >= 6
     assert mixed["text_space_init"] is False  # the tiny LM (48 wide) is not as wide as its tokens (32)
+    # the tiny preset reads window channels, so it also reads the words its corpus speaks
+    from favor_ops.corpus.manifest import read_manifest
+    from favor_ops.qa.qa_model import load_qa_model
+    from favor_ops.qa.questions import spoken_words
+
+    words = spoken_words(read_manifest(tmp_path / "c"))
+    assert words and mixed["heard_words"] == len(words)
+    assert load_qa_model(tmp_path / "mixed").cfg.heard_words == words
     args = _parser().parse_args(base + ["--out", str(tmp_path / "own"), "--recombined-share", "0"])
     assert args.handler(args) == 0
-    assert json.loads(capsys.readouterr().out)["recombined_windows"] == 0
+    own = json.loads(capsys.readouterr().out)
+    assert own["recombined_windows"] == 0 and own["heard_words"] == len(words)
+    args = _parser().parse_args(base + ["--out", str(tmp_path / "deaf"), "--no-heard-words"])
+    assert args.handler(args) == 0
+    assert json.loads(capsys.readouterr().out)["heard_words"] == 0
+    assert load_qa_model(tmp_path / "deaf").heard_word_scale is None
     args = _parser().parse_args(base + ["--out", str(tmp_path / "bad"), "--recombined-share", "1.5"])
     assert args.handler(args) == 2
     assert "--recombined-share must be in [0, 1]" in capsys.readouterr().err
