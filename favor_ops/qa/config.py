@@ -3,7 +3,8 @@
 Presets mirror the FAVOR model presets:
 - `tiny`: a 1-layer Llama built from scratch (unit tests, seconds).
 - `demo`: a 2-layer, 128-wide Llama built from scratch, trained by `favor train --stage qa` on this CPU in minutes; tokenizer:
-  the WordPiece vocabulary shipped with all-MiniLM-L6-v2 (installs offline); reads the window channels.
+  the WordPiece vocabulary shipped with all-MiniLM-L6-v2 (installs offline); reads the window channels and,
+  once QA training has written the words its corpus speaks, the heard words.
 - `favor-13b`: Vicuna-13B (hub id or local path, `FAVOR_LLM_SOURCE`) with the published LoRA (r 32, alpha 32,
   q/k/v/o), adapters loaded from the official FAVOR checkpoint (`FAVOR_OFFICIAL_CHECKPOINT`).
 """
