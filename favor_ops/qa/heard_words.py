@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from favor_ops.qa.window_maxsim import window_maxsim
 from favor_ops.retrieval.queries import TEMPLATES
 
 HEARD_WORD_TEMPLATE = TEMPLATES["word"][0]  # "someone says {word}": a word query of `favor search`
@@ -34,8 +35,7 @@ def heard_word_weights(window_tokens: list[np.ndarray], word_vectors: np.ndarray
     (K, E) unit vectors."""
     if not window_tokens:
         return np.zeros((0, len(word_vectors)), np.float32)
-    vecs = np.asarray(word_vectors, np.float64)
-    scores = np.stack([(np.asarray(t, np.float64) @ vecs.T).max(axis=0) for t in window_tokens])  # (W, K)
+    scores = window_maxsim(window_tokens, np.asarray(word_vectors, np.float64))  # (W, K)
     shifted = (scores - scores.max(axis=1, keepdims=True)) / temperature
     weights = np.exp(shifted)
     return (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)

@@ -140,7 +140,7 @@ class FavorQAModel(nn.Module):
             self.projection.bias.copy_(llm_proj.bias)
 
     # ---------------------------------------------------------------- prompts -> embeddings
-    def prompt(self, windows: list[PromptWindow], question: str) -> list[str | PromptWindow]:
+    def prompt(self, windows: list[PromptWindow], question: str) -> list[str | PromptWindow | GroundedQuestion]:
         """The prompt pieces of one question over these windows; when this model reads window channels, the windows
         scored against the question and the question's words grounded in the windows."""
         if self.channels is not None:
@@ -235,15 +235,13 @@ class FavorQAModel(nn.Module):
         return add
 
     def heard_word_matrix(self) -> torch.Tensor:
-        """(K, H_llm): the input embedding of each of cfg.heard_words, the mean over its tokens (one lookup: the
+        """(K, H_llm): the input embedding of each of cfg.heard_words, the mean over its tokens (one bag lookup: the
         embedding's gradient is dense, one per lookup)."""
         ids = [self.text_ids(w) for w in self.cfg.heard_words]
-        owner = torch.tensor([k for k, word_ids in enumerate(ids) for _ in word_ids], device=self.device)  # (N,)
-        tokens = self.base_lm.get_input_embeddings()(
-            torch.tensor([i for word_ids in ids for i in word_ids], device=self.device))  # (N, H_llm)
-        sums = torch.zeros(len(ids), tokens.shape[-1], device=self.device, dtype=tokens.dtype).index_add(0, owner,
-                                                                                                          tokens)
-        return sums / torch.bincount(owner, minlength=len(ids)).clamp(min=1).unsqueeze(1).to(tokens.dtype)
+        starts = np.cumsum([0] + [len(word_ids) for word_ids in ids[:-1]])  # (K,) where each word's bag begins
+        return F.embedding_bag(torch.tensor([i for word_ids in ids for i in word_ids], device=self.device),
+                               self.base_lm.get_input_embeddings().weight,
+                               torch.as_tensor(starts, device=self.device), mode="mean")
 
     def heard_word_embeddings(self, windows: list[PromptWindow], words: torch.Tensor | None = None) -> torch.Tensor:
         """(W, H_llm): each window's softmax weights over cfg.heard_words (favor_ops.qa.heard_words) times the words'

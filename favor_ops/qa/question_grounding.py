@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from favor_ops.qa.window_maxsim import window_maxsim
+
 N_GROUNDING_FEATURES = 2
 _WORD = re.compile(r"[A-Za-z0-9]+")
 
@@ -65,7 +67,7 @@ def ground_question(text: str, window_tokens: list[np.ndarray], phrase_vectors, 
     if words and window_tokens:
         phrases = question_phrases(words)
         vecs = np.asarray(phrase_vectors([" ".join(words[a:b]) for a, b in phrases]), np.float32)  # (P, E)
-        match = np.stack([(tokens @ vecs.T).max(axis=0) for tokens in window_tokens], axis=1)  # (P, W)
+        match = window_maxsim(window_tokens, vecs).T  # (P, W)
         best = match.max(axis=1)  # (P,)
         last = max(len(window_tokens) - 1, 1)
         for i in range(len(words)):

@@ -28,6 +28,7 @@ import numpy as np
 
 from favor_ops.qa.prompt import PromptWindow
 from favor_ops.qa.question_grounding import GroundedQuestion, ground_question
+from favor_ops.qa.window_maxsim import window_maxsim
 
 N_CHANNEL_FEATURES = 4
 
@@ -135,4 +136,5 @@ class QuestionMatcher:
         if windows[0].tokens.shape[-1] != q.shape[-1]:
             raise WindowChannelError(f"window tokens are {windows[0].tokens.shape[-1]} wide, the question vectors "
                                      f"{q.shape[-1]}: score with the checkpoint that indexed them")
-        return [dataclasses.replace(w, question_match=float(np.max(w.tokens @ q))) for w in windows]
+        match = window_maxsim([w.tokens for w in windows], q[None])[:, 0]  # (W,)
+        return [dataclasses.replace(w, question_match=float(m)) for w, m in zip(windows, match)]
