@@ -11,8 +11,10 @@ Task keys (the windows and the retrieval metrics are favor_ops.retrieval.evaluat
 
     text.<kind>.<m>      kind: single (visual + word + sound pooled), visual, word, sound, joint (a visual and a word
                          at the same moment); m: r1 / r5 / r10 (share of queries with a relevant window in the top k),
-                         iou (temporal IoU of the top hit with its best relevant segment, 0 when not relevant),
-                         iou_oracle (the same for the best relevant window: what 5 s windows allow). n = queries.
+                         iou (temporal IoU of the top hit `favor search` returns, adjacent windows merged, with
+                         its best relevant segment, 0 when not relevant), iou_window (the same for the top single
+                         window), iou_oracle (iou_window of the best relevant window: what one 5 s window allows).
+                         n = queries.
     av.swap_accuracy     AV match accuracy, true vs swapped audio. Over the windows holding both audio and video:
                          for each window i and each window j that shares no ground-truth segment with i (j's audio
                          is a genuine swap), is cos(audio_vec_i, visual_vec_i) > cos(audio_vec_j, visual_vec_i)?
@@ -70,7 +72,7 @@ def retrieval_tasks(text: dict, av: dict, video_to_audio: dict) -> dict[str, dic
         entry = text.get(kind)
         if entry is None:
             continue
-        for m in ("r1", "r5", "r10", "iou", "iou_oracle"):
+        for m in ("r1", "r5", "r10", "iou", "iou_window", "iou_oracle"):
             if m in entry:
                 tasks[f"text.{kind}.{m}"] = metric(entry[m], entry["n"])
     tasks["av.swap_accuracy"] = metric(av["accuracy"], av["pairs"])

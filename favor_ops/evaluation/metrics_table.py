@@ -32,12 +32,13 @@ METRIC_LABELS = {
     "r1": "R@1",
     "r5": "R@5",
     "r10": "R@10",
-    "iou": "top-hit temporal IoU",
-    "iou_oracle": "temporal IoU ceiling",
+    "iou": "top-hit temporal IoU (search's merged span)",
+    "iou_window": "top-window temporal IoU",
+    "iou_oracle": "temporal IoU ceiling of one window",
 }
 TASK_ORDER: tuple[str, ...] = (
     *(f"text.{k}.{m}" for k in KIND_LABELS for m in ("r1", "r5", "r10")),
-    *(f"text.{k}.{m}" for k in KIND_LABELS for m in ("iou", "iou_oracle")),
+    *(f"text.{k}.{m}" for k in KIND_LABELS for m in ("iou", "iou_window", "iou_oracle")),
     "av.swap_accuracy",
     "av.audio_to_video.r1",
     "av.video_to_audio.r1",

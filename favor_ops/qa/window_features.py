@@ -8,6 +8,7 @@ audio match?" negatives) and caches the (W, Nq, E) float16 tokens and each windo
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -74,7 +75,7 @@ class ClipWindowFeatures:
             with torch.inference_mode():
                 vec = self.aligned.encode_media(decoded.frames_rgb if decoded.has_video else None, audio,
                                                 duration_s=float(decoded.info.duration_s))
-            tmp = path.with_suffix(".part.npz")
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.part.npz")  # one per process: runs may share a cache
             agreement = np.array([np.nan if x is None else x for x in map(av_agreement, vec.audio_vec, vec.visual_vec)],
                                  np.float32)  # (W,) NaN: no audio or no video
             np.savez(tmp, tokens=vec.tokens.astype(np.float16), t_start=vec.t_start_s, t_end=vec.t_end_s,

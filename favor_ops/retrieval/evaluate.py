@@ -9,8 +9,11 @@ Reported (each with its sample count `n`):
   text[kind]   for kind in visual / word / sound / joint, and "single" (visual + word + sound pooled):
                r1, r5, r10   share of queries with a relevant window in the top k (relevant: the window overlaps a
                              segment of its clip matching every attribute of the query)
-               iou           mean temporal IoU of the top hit with its best relevant segment (0 when not relevant)
-               iou_oracle    the same for the best-IoU relevant window: the ceiling that 5 s windows allow
+               iou           mean temporal IoU of the top hit with its best relevant segment (0 when not relevant);
+                             the top hit is what `favor search` returns first (k = SearchRequest's default): its
+                             ranked windows with the touching ones merged into one span (search.merge_adjacent)
+               iou_window    the same for the top single window, before merging
+               iou_oracle    iou_window of the best-IoU relevant window: the ceiling of one 5 s window
   av           audio -> video matching over windows holding both modalities, compared by cosine of audio_vec
                with visual_vec (RetrievalHeads: frame by frame, or the single-modality passes):
                accuracy      "true vs swapped audio" (DESIGN 7): for each window i and each other window j whose
@@ -33,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from favor_ops.retrieval.metrics import rank_desc, temporal_iou
+from favor_ops.retrieval.metrics import rank_desc, temporal_iou, top_hit_iou
 from favor_ops.retrieval.queries import QUERY_KINDS, SINGLE_KINDS, generate_queries, manifest_segments, overlap_s
 
 
@@ -80,11 +83,23 @@ def encode_corpus_windows(aligned_model, corpus_dir: str | Path, progress: bool 
     )
 
 
+def top_search_span(order: np.ndarray, scores: np.ndarray, windows: CorpusWindows):
+    """The first hit `favor search` returns for a query whose window scores are `scores` (N,), ranked `order`: the
+    SearchConfig's fetch of windows for the default k, merged where they touch (SearchHit)."""
+    from favor_ops.retrieval.search import DEFAULT_SEARCH_CONFIG, SearchRequest, WindowHit, merge_adjacent
+
+    k = SearchRequest.k
+    fetched = [WindowHit(windows.clip_ids[n], int(n), float(windows.t_start[n]), float(windows.t_end[n]),
+                         float(scores[n])) for n in order[: DEFAULT_SEARCH_CONFIG.fetch_limit(k)]]
+    return merge_adjacent(fetched, DEFAULT_SEARCH_CONFIG.merge_gap_s, max_spans=k)[0]
+
+
 def text_retrieval_metrics(aligned_model, windows: CorpusWindows, records: list[dict], ks=(1, 5, 10)) -> dict:
     queries = generate_queries(records)
     texts = aligned_model.encode_text([q.text for q in queries]).cpu().numpy()  # (Q, E)
     scores = np.einsum("nqe,te->tnq", windows.tokens, texts).max(axis=2)  # (Q, N) MaxSim
-    per_kind: dict[str, dict[str, list]] = {k: {"hits": [], "iou": [], "iou_oracle": []} for k in QUERY_KINDS}
+    per_kind: dict[str, dict[str, list]] = {k: {"hits": [], "iou": [], "iou_window": [], "iou_oracle": []}
+                                              for k in QUERY_KINDS}
     clip_ids = np.asarray(windows.clip_ids)
     for qi, q in enumerate(queries):
         spans_by_clip: dict[str, list] = {}
@@ -102,20 +117,21 @@ def text_retrieval_metrics(aligned_model, windows: CorpusWindows, records: list[
             continue
         order = rank_desc(scores[qi])
         per_kind[q.kind]["hits"].append(relevant[order[: max(ks)]])
-        per_kind[q.kind]["iou"].append(best_iou(int(order[0])))
+        top = top_search_span(order, scores[qi], windows)
+        per_kind[q.kind]["iou"].append(top_hit_iou((top.t_start, top.t_end), spans_by_clip.get(top.video_id, [])))
+        per_kind[q.kind]["iou_window"].append(best_iou(int(order[0])))
         per_kind[q.kind]["iou_oracle"].append(max(best_iou(int(n)) for n in np.flatnonzero(relevant)))
     out: dict[str, dict] = {}
     groups = {k: (k,) for k in QUERY_KINDS}
     groups["single"] = SINGLE_KINDS
     for name, kinds in groups.items():
         hits = [h for k in kinds for h in per_kind[k]["hits"]]
-        ious = [v for k in kinds for v in per_kind[k]["iou"]]
-        oracle = [v for k in kinds for v in per_kind[k]["iou_oracle"]]
         entry: dict = {"n": len(hits)}
         for k in ks:
             entry[f"r{k}"] = float(np.mean([h[:k].any() for h in hits])) if hits else float("nan")
-        entry["iou"] = float(np.mean(ious)) if ious else float("nan")
-        entry["iou_oracle"] = float(np.mean(oracle)) if oracle else float("nan")
+        for metric in ("iou", "iou_window", "iou_oracle"):
+            values = [v for k in kinds for v in per_kind[k][metric]]
+            entry[metric] = float(np.mean(values)) if values else float("nan")
         out[name] = entry
     return out
 

@@ -296,6 +296,9 @@ def train_align(corpus_dir: str | Path, out_dir: str | Path, cfg: AlignConfig = 
             print(f"favor train: nothing to resume in {out}; starting fresh", file=sys.stderr)
         state = None
         aligned = _build_aligned(cfg)
+        # dropout and the encoder stages' auxiliary heads draw from torch's global generator: seed it, so one seed
+        # gives one model (a resumed run restores the generator's state instead, below)
+        torch.manual_seed(cfg.seed)
         (out / TRAIN_LOG_FILE).unlink(missing_ok=True)
     (out / TRAIN_CONFIG_FILE).write_text(json.dumps(dataclasses.asdict(cfg), indent=2, sort_keys=True))
     params = set_trainable(aligned, cfg.train_frame_attention)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,7 +154,7 @@ class WindowDataset:
             data = torch.load(path, weights_only=False)
         else:
             data = self._encode_file(rec, model)
-            tmp = path.with_suffix(".part")
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.part")  # one per process: runs may share a cache dir
             torch.save(data, tmp)
             tmp.replace(path)
         return FileFeatures(clip_id=rec["clip_id"], **data)

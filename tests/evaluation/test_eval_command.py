@@ -33,7 +33,7 @@ def test_eval_end_to_end_with_the_tiny_preset(eval_corpus, tmp_path):
     assert metrics["source"] == {"kind": "direct"}
     tasks = metrics["tasks"]
     for kind in ("single", "visual", "word", "sound", "joint"):
-        for m in ("r1", "r5", "r10", "iou", "iou_oracle"):
+        for m in ("r1", "r5", "r10", "iou", "iou_window", "iou_oracle"):
             assert f"text.{kind}.{m}" in tasks
     for key in ("av.swap_accuracy", "av.audio_to_video.r1", "av.video_to_audio.r1"):
         assert key in tasks

@@ -83,7 +83,8 @@ def test_empty_metrics():
 
 
 def test_labels():
-    assert task_label("text.word.iou") == "Text→window top-hit temporal IoU, spoken word"
+    assert task_label("text.word.iou") == "Text→window top-hit temporal IoU (search's merged span), spoken word"
+    assert task_label("text.word.iou_window") == "Text→window top-window temporal IoU, spoken word"
     assert task_label("qa.sound_after") == "QA accuracy, sound after"
     assert task_label("something.else") == "something.else"
 

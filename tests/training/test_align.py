@@ -77,3 +77,18 @@ def test_fast_path_freezes_the_slot_side(tiny_corpus, tmp_path):
     assert torch.equal(start["causal_qformer.slot_position.weight"], trained["causal_qformer.slot_position.weight"])
     assert not torch.equal(start["causal_qformer.layers.0.cross_attn.query.weight"],
                            trained["causal_qformer.layers.0.cross_attn.query.weight"])
+
+
+def test_one_seed_trains_one_model_whatever_the_global_generator(tiny_corpus, tmp_path):
+    import torch
+
+    def trained_weights(name, seed, global_seed):
+        torch.manual_seed(global_seed)  # what ran before in the process must not leak into training
+        train_align(tiny_corpus, tmp_path / name, _cfg(tmp_path, 2, seed=seed))
+        model = load_aligned_model(str(tmp_path / name))
+        return {**model.favor.state_dict(), **{f"heads.{k}": v for k, v in model.heads.state_dict().items()}}
+
+    first, again, other = trained_weights("a", 0, 1), trained_weights("b", 0, 2), trained_weights("c", 1, 1)
+    assert first.keys() == again.keys()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert any(not torch.equal(first[k], other[k]) for k in first)  # the seed does reach the weights
