@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from favor_ops.retrieval.metrics import rank_desc, temporal_iou, top_hit_iou
+from favor_ops.retrieval.metrics import rank_desc, top_hit_iou
 from favor_ops.retrieval.queries import QUERY_KINDS, SINGLE_KINDS, generate_queries, manifest_segments, overlap_s
 
 
@@ -106,10 +106,8 @@ def text_retrieval_metrics(aligned_model, windows: CorpusWindows, records: list[
         for s in q.segments:
             spans_by_clip.setdefault(s.clip_id, []).append((s.t_start, s.t_end))
 
-        def best_iou(n: int) -> float:
-            span = (windows.t_start[n], windows.t_end[n])
-            segs = [s for s in spans_by_clip.get(clip_ids[n], []) if overlap_s(*span, *s) > 0]
-            return max((temporal_iou(span, s) for s in segs), default=0.0)
+        def window_iou(n: int) -> float:
+            return top_hit_iou((windows.t_start[n], windows.t_end[n]), spans_by_clip.get(clip_ids[n], []))
 
         relevant = np.array([any(overlap_s(windows.t_start[n], windows.t_end[n], *s) > 0
                                  for s in spans_by_clip.get(clip_ids[n], [])) for n in range(len(clip_ids))])
@@ -119,8 +117,8 @@ def text_retrieval_metrics(aligned_model, windows: CorpusWindows, records: list[
         per_kind[q.kind]["hits"].append(relevant[order[: max(ks)]])
         top = top_search_span(order, scores[qi], windows)
         per_kind[q.kind]["iou"].append(top_hit_iou((top.t_start, top.t_end), spans_by_clip.get(top.video_id, [])))
-        per_kind[q.kind]["iou_window"].append(best_iou(int(order[0])))
-        per_kind[q.kind]["iou_oracle"].append(max(best_iou(int(n)) for n in np.flatnonzero(relevant)))
+        per_kind[q.kind]["iou_window"].append(window_iou(int(order[0])))
+        per_kind[q.kind]["iou_oracle"].append(max(window_iou(int(n)) for n in np.flatnonzero(relevant)))
     out: dict[str, dict] = {}
     groups = {k: (k,) for k in QUERY_KINDS}
     groups["single"] = SINGLE_KINDS
