@@ -47,6 +47,7 @@ import numpy as np
 import pyarrow as pa
 
 from favor_ops.store.maintenance import MaintenanceConfig
+from favor_ops.store.schema import conform
 
 
 METHODS: tuple[str, ...] = ("maxsim_ann", "pooled_ann", "fulltext", "hybrid", "search_av")
@@ -177,8 +178,8 @@ def synthesize(cfg: SearchBenchConfig, store, progress: bool = False) -> Synthet
             "has_video": pa.array(np.ones(n, dtype=bool)),
             "transcript": pa.array([" ".join(words[i] for i in row) for row in word_ids]),
             "model_version": pa.array(["bench"] * n),
-        }).select(schema.names)  # fmt: skip
-        table.add(batch.cast(schema))
+        })  # fmt: skip
+        table.add(conform(batch, schema, table="windows"))  # columns in schema order, absent ones (frame vectors) null
         del tokens, batch, token_lists, flat_tokens
     n_videos = int(np.ceil(cfg.windows / cfg.windows_per_video))
     now = dt.datetime.now(dt.timezone.utc)

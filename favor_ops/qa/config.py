@@ -73,6 +73,9 @@ class QAConfig:
     # the words spoken in its corpus when the preset reads window channels; empty = off.
     heard_words: tuple[str, ...] = ()
     heard_word_temperature: float = 0.02  # T of the softmax over the words (cosine units)
+    # Frame grounding (favor_ops.qa.question_grounding), used when the windows carry per-frame vectors (aligned
+    # checkpoints with frame heads): T of the softmax over a prompt's frames and over the words heard in them
+    frame_temperature: float = 0.05
 
     def __post_init__(self):
         if self.heard_words and not self.window_channels:

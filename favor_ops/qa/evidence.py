@@ -9,12 +9,21 @@ import numpy as np
 from favor_ops.errors import StageError
 from favor_ops.qa.prompt import PromptWindow
 from favor_ops.qa.window_channels import av_agreement
+from favor_ops.store.schema import FRAME_AUDIO_COLUMN, FRAME_VISUAL_COLUMN
 
 
 class QAInputError(StageError):
     """A question that cannot be asked: unknown video id, empty question, malformed batch line."""
 
     stage = "qa"
+
+
+def stored_frame_vectors(value) -> np.ndarray | None:
+    """A stored `frame_audio` / `frame_visual` value (L vectors of E) as (L, E) float32; None when it is null
+    (heads without frame vectors) or the table predates the column."""
+    if value is None or isinstance(value, float) or len(value) == 0:  # null (pandas may read it as NaN)
+        return None
+    return np.stack(value).astype(np.float32)
 
 
 def stored_windows(store, video_id: str) -> list[PromptWindow]:
@@ -25,7 +34,9 @@ def stored_windows(store, video_id: str) -> list[PromptWindow]:
     if frame.empty:
         raise QAInputError(video_id, "unknown video id (no indexed windows in the store)")
     return [PromptWindow(float(r.t_start), float(r.t_end), np.stack(r.tokens).astype(np.float32),
-                         av_agreement=av_agreement(getattr(r, "audio_vec", None), getattr(r, "visual_vec", None)))
+                         av_agreement=av_agreement(getattr(r, "audio_vec", None), getattr(r, "visual_vec", None)),
+                         frame_audio=stored_frame_vectors(getattr(r, FRAME_AUDIO_COLUMN, None)),
+                         frame_visual=stored_frame_vectors(getattr(r, FRAME_VISUAL_COLUMN, None)))
             for r in frame.itertuples()]
 
 

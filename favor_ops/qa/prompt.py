@@ -31,6 +31,9 @@ class PromptWindow:
     # window channels (favor_ops.qa.window_channels), for QA models that read them:
     question_match: float | None = None  # MaxSim of the question's text vector with `tokens` (cosine, -1..1)
     av_agreement: float | None = None  # cosine of the window's stored audio_vec and visual_vec (-1..1)
+    # frame grounding (favor_ops.qa.question_grounding), when the store holds per-frame vectors:
+    frame_audio: np.ndarray | None = None  # (L, E) float32: what each of the window's frames sounds like
+    frame_visual: np.ndarray | None = None  # (L, E) float32: what each frame shows (zeros: padded frame)
 
 
 def format_span(t_start: float, t_end: float) -> str:

@@ -7,6 +7,9 @@ With window channels (QAConfig.window_channels, the demo preset) each window's t
 question match and AV agreement, favor_ops.qa.window_channels) and each question token question_channels(g) (where
 its word is seen or heard, favor_ops.qa.question_grounding). With heard words (QAConfig.heard_words, set by QA
 training) each window's tokens also get the embedding of the answer word it sounds like (favor_ops.qa.heard_words).
+When the windows carry per-frame vectors (an aligned checkpoint with frame heads), the question's grounding is read
+per frame and each question word's tokens also get the embedding of the word heard during its frames, times the same
+heard-word scale (favor_ops.qa.question_grounding, "frame grounding").
 
 Checkpoint: `<ckpt>/qa/` next to the FAVOR (aligned) checkpoint files:
     qa_config.json         {"format": "favor-qa", "version": 1, "config": QAConfig}
@@ -147,7 +150,9 @@ class FavorQAModel(nn.Module):
             if self.question_matcher is None:
                 raise QAModelError("this QA model reads window channels and has no question matcher (load it with "
                                    "load_qa_model from its aligned checkpoint, or set model.question_matcher)")
-            grounded = self.question_matcher.ground(windows, question, self.cfg.question_match_temperature)
+            grounded = self.question_matcher.ground(windows, question, self.cfg.question_match_temperature,
+                                                    frame_temperature=self.cfg.frame_temperature,
+                                                    heard_words=self.cfg.heard_words)
             return prompt_pieces(self.question_matcher.annotate(windows, question), question, grounded)
         return prompt_pieces(windows, question)
 
@@ -192,8 +197,13 @@ class FavorQAModel(nn.Module):
                     if ids:
                         if self.question_channels is None:
                             raise QAModelError("a grounded question for a QA model without window channels")
-                        feats = torch.as_tensor(piece.token_features(offsets), device=dev, dtype=dtype)  # (n, 2)
-                        parts.append(embed(torch.tensor(ids, device=dev)) + self.question_channels(feats))
+                        feats = torch.as_tensor(piece.token_features(offsets), device=dev, dtype=dtype)  # (n, 3)
+                        question = embed(torch.tensor(ids, device=dev)) + self.question_channels(feats)  # (n, H_llm)
+                        heard = piece.token_heard(offsets)  # (n, K) with frame grounding, else None
+                        if heard is not None and words is not None:
+                            question = question + self.heard_word_scale * (
+                                torch.as_tensor(heard, device=dev, dtype=dtype) @ words)
+                        parts.append(question)
                         labels += [IGNORE_INDEX] * len(ids)
                 else:
                     tokens = torch.as_tensor(np.asarray(piece.tokens), device=dev, dtype=dtype)  # (Nq, D)
@@ -321,9 +331,12 @@ class FavorQAModel(nn.Module):
             raise QAModelError("QA checkpoint and config disagree on window channels")
         if self.channels is not None:
             self.channels.load_state_dict(channels, strict=True)
-            self.question_channels.load_state_dict(
-                {k.removeprefix("question_channels."): v for k, v in state.items()
-                 if k.startswith("question_channels.")}, strict=True)
+            question = {k.removeprefix("question_channels."): v for k, v in state.items()
+                        if k.startswith("question_channels.")}
+            saved = question.get("weight")
+            if saved is not None and saved.shape[1] < N_GROUNDING_FEATURES:  # saved before the later features
+                question["weight"] = torch.nn.functional.pad(saved, (0, N_GROUNDING_FEATURES - saved.shape[1]))
+            self.question_channels.load_state_dict(question, strict=True)
         if (self.heard_word_scale is not None) != ("heard_word_scale" in state):
             raise QAModelError("QA checkpoint and config disagree on heard words")
         if self.heard_word_scale is not None:

@@ -45,6 +45,8 @@ class LabelledWindow:
     visual: str  # "red circle": the visual shown for most of the window
     word: str | None  # the word said in the window (its event's centre lies inside), None if none
     av_agreement: float | None = None  # the window's AV agreement (favor_ops.qa.window_channels)
+    frame_audio: np.ndarray | None = None  # (L, E) per-frame vectors, when the aligned model has frame heads
+    frame_visual: np.ndarray | None = None  # (L, E)
 
 
 def label_windows(record: dict, windows: list[PromptWindow], min_visual_s: float = 3.0) -> list[LabelledWindow]:
@@ -62,7 +64,7 @@ def label_windows(record: dict, windows: list[PromptWindow], min_visual_s: float
                 if ev["type"] == "word" and w.t_start <= 0.5 * (ev["t_start"] + ev["t_end"]) < w.t_end:
                     word = ev["word"]
         if visual is not None and covered_s >= min_visual_s - 1e-9:
-            out.append(LabelledWindow(w.tokens, visual, word, w.av_agreement))
+            out.append(LabelledWindow(w.tokens, visual, word, w.av_agreement, w.frame_audio, w.frame_visual))
     return out
 
 
@@ -100,8 +102,9 @@ class RecombinedClips:
         self.max_windows = max_windows
 
     def _laid_out(self, windows) -> list[PromptWindow]:
-        """The windows end to end from 0 s, their tokens and AV agreement unchanged."""
-        return [PromptWindow(i * self.window_s, (i + 1) * self.window_s, w.tokens, av_agreement=w.av_agreement)
+        """The windows end to end from 0 s, their tokens, AV agreement and frame vectors unchanged."""
+        return [PromptWindow(i * self.window_s, (i + 1) * self.window_s, w.tokens, av_agreement=w.av_agreement,
+                             frame_audio=w.frame_audio, frame_visual=w.frame_visual)
                 for i, w in enumerate(windows)]
 
     def sample(self, rng: random.Random) -> tuple[list[PromptWindow], str, str]:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from favor_ops.qa.prompt import PromptWindow
-from favor_ops.qa.question_grounding import GroundedQuestion, ground_question
+from favor_ops.qa.question_grounding import GroundedQuestion, ground_question, prompt_frames
 from favor_ops.qa.window_maxsim import window_maxsim
 
 N_CHANNEL_FEATURES = 4
@@ -123,10 +123,14 @@ class QuestionMatcher:
             self._cache.update(zip(todo, encoded))
         return np.stack([self._cache[q] for q in questions])
 
-    def ground(self, windows: list[PromptWindow], question: str, temperature: float) -> GroundedQuestion:
-        """The question's words grounded in the windows (favor_ops.qa.question_grounding), windows in time order."""
+    def ground(self, windows: list[PromptWindow], question: str, temperature: float, *,
+               frame_temperature: float = 0.05, heard_words: tuple[str, ...] = ()) -> GroundedQuestion:
+        """The question's words grounded in the windows (favor_ops.qa.question_grounding), windows in time order;
+        per frame when every window carries frame vectors."""
         ordered = sorted(windows, key=lambda w: w.t_start)
-        return ground_question(question.strip(), [w.tokens for w in ordered], self.vectors, temperature)
+        return ground_question(question.strip(), [w.tokens for w in ordered], self.vectors, temperature,
+                               frames=prompt_frames(ordered), frame_temperature=frame_temperature,
+                               heard_words=heard_words)
 
     def annotate(self, windows: list[PromptWindow], question: str) -> list[PromptWindow]:
         """The windows with their question_match set (MaxSim of the question vector with each window's tokens)."""

@@ -1,8 +1,9 @@
 """Window tokens of a corpus clip as the LLM sees them, computed with the aligned model (what the index stores).
 
 `ClipWindowFeatures` encodes each manifest clip once (and once with the audio of another clip, for the "does the
-audio match?" negatives) and caches the (W, Nq, E) float16 tokens and each window's AV agreement
-(favor_ops.qa.window_channels) per (file, partner, model version) on disk.
+audio match?" negatives) and caches the (W, Nq, E) float16 tokens, each window's AV agreement
+(favor_ops.qa.window_channels) and, for checkpoints with frame heads, the (W, L, E) float16 per-frame vectors
+(favor_ops.qa.question_grounding) per (file, partner, model version) on disk.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from favor_ops.qa.prompt import PromptWindow
 from favor_ops.qa.window_channels import av_agreement
 
-CACHE_VERSION = "v2"  # v2: + each window's AV agreement
+CACHE_VERSION = "v3"  # v2: + each window's AV agreement; v3: + per-frame vectors
 
 
 def swapped_partner(records: list[dict], clip_id: str) -> dict:
@@ -78,12 +79,19 @@ class ClipWindowFeatures:
             tmp = path.with_name(f"{path.stem}.{os.getpid()}.part.npz")  # one per process: runs may share a cache
             agreement = np.array([np.nan if x is None else x for x in map(av_agreement, vec.audio_vec, vec.visual_vec)],
                                  np.float32)  # (W,) NaN: no audio or no video
+            frames = {} if vec.frame_audio is None else {"frame_audio": vec.frame_audio.astype(np.float16),
+                                                         "frame_visual": vec.frame_visual.astype(np.float16)}
             np.savez(tmp, tokens=vec.tokens.astype(np.float16), t_start=vec.t_start_s, t_end=vec.t_end_s,
-                     av_agreement=agreement)
+                     av_agreement=agreement, **frames)
             tmp.replace(path)
         data = np.load(path)
-        return [PromptWindow(float(a), float(b), t.astype(np.float32), av_agreement=None if np.isnan(c) else float(c))
-                for a, b, t, c in zip(data["t_start"], data["t_end"], data["tokens"], data["av_agreement"])]
+        n = len(data["t_start"])
+        frame_audio = data["frame_audio"].astype(np.float32) if "frame_audio" in data else [None] * n  # (W, L, E)
+        frame_visual = data["frame_visual"].astype(np.float32) if "frame_visual" in data else [None] * n
+        return [PromptWindow(float(a), float(b), t.astype(np.float32), av_agreement=None if np.isnan(c) else float(c),
+                             frame_audio=fa, frame_visual=fv)
+                for a, b, t, c, fa, fv in zip(data["t_start"], data["t_end"], data["tokens"], data["av_agreement"],
+                                              frame_audio, frame_visual)]
 
     def warm(self, pairs, progress: bool = True) -> None:
         """Encode every (clip, swapped?) the pairs need, with a progress bar."""

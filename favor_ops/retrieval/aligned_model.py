@@ -17,7 +17,9 @@ Window vectors (what the index stores per window, all unit-norm float32):
     audio_vec (W, E)      audio head of the window's per-frame audio means (heads.cfg.av_frames), or of the
                           mean query token of the audio-only pass (video slots masked): `av_head_inputs`
     visual_vec(W, E)      the same for the picture (per-frame visual means, or the video-only pass)
-A missing modality gives an all-zero vector (cosine 0 with everything).
+    frame_audio (W, L, E) / frame_visual (W, L, E)   each frame's heard / seen vector (heads.cfg.frame_vectors;
+                          None otherwise): `frame_vectors`
+A missing modality (and a padded frame) gives an all-zero vector (cosine 0 with everything).
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ class MediaVectors:
     t_end_s: np.ndarray  # (W,) float64 absolute window end (exclusive)
     has_audio: bool
     has_video: bool
+    frame_audio: np.ndarray | None = None  # (W, L, E) per-frame heard vectors (heads.cfg.frame_vectors), else None
+    frame_visual: np.ndarray | None = None  # (W, L, E) per-frame seen vectors
 
     def __len__(self) -> int:
         return len(self.t_start_s)
@@ -174,6 +178,18 @@ class AlignedModel(nn.Module):
         }
 
     @torch.no_grad()
+    def frame_vectors(self, batch: WindowBatch, has_audio: bool, has_video: bool) -> dict[str, torch.Tensor]:
+        """dict(frame_audio (W, L, E), frame_visual (W, L, E)) unit-norm float32 per-frame vectors of the batch's
+        windows (heads.cfg.frame_vectors); zeros for a modality the media lacks and for padded frames."""
+        from favor_ops.retrieval.frame_features import frame_modality_means
+
+        audio, visual = frame_modality_means(batch, self.favor.config.modality_width)  # (W, L, D) each
+        real = batch.frame_mask.to(self.device).unsqueeze(-1).float()  # (W, L, 1)
+        fa = self.heads.frame_audio(audio.to(self.device)) * real * float(has_audio)  # (W, L, E)
+        fv = self.heads.frame_visual(visual.to(self.device)) * real * float(has_video)
+        return {"frame_audio": fa, "frame_visual": fv}
+
+    @torch.no_grad()
     def encode_text(self, texts: list[str]) -> torch.Tensor:
         """list of B texts -> (B, E) unit-norm float32."""
         return self.heads.text(self.text_sentences(texts))
@@ -213,11 +229,15 @@ class AlignedModel(nn.Module):
                 full = self.query_tokens(batch)
                 audio_in, visual_in = self.av_head_inputs(batch, has_audio, has_video)
             vec = self.window_vectors(full, audio_in, visual_in)
+            if self.heads.cfg.frame_vectors:
+                vec.update(self.frame_vectors(batch, has_audio, has_video))
             parts.append((vec, batch.t_start_s, batch.t_end_s))
         cat = lambda k: torch.cat([p[0][k] for p in parts]).float().cpu().numpy()  # noqa: E731
         return MediaVectors(tokens=cat("tokens"), pooled=cat("pooled"), audio_vec=cat("audio_vec"),
                             visual_vec=cat("visual_vec"), t_start_s=np.concatenate([p[1] for p in parts]),
-                            t_end_s=np.concatenate([p[2] for p in parts]), has_audio=has_audio, has_video=has_video)
+                            t_end_s=np.concatenate([p[2] for p in parts]), has_audio=has_audio, has_video=has_video,
+                            frame_audio=cat("frame_audio") if self.heads.cfg.frame_vectors else None,
+                            frame_visual=cat("frame_visual") if self.heads.cfg.frame_vectors else None)
 
     def encode_decoded(self, decoded) -> MediaVectors:
         """favor_ops.media.decode.DecodedMedia -> MediaVectors."""

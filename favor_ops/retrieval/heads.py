@@ -10,6 +10,11 @@
                      in time order (L * k <= E, zero-padded to E). cos(audio_vec, visual_vec) then
                      sums frame-by-frame agreement of what is heard and what is seen at the same moment: FAVOR's
                      frame-level synchrony, which a mean over the window's query tokens discards.
+    the `frame_audio` / `frame_visual` columns (cfg.frame_vectors): each frame's audio and visual means (W, L, D)
+                     -> a small temporal convolution (`frame_vector_kernel` frames wide) -> (W, L, E): what is heard
+                     and what is seen in each 0.5 s frame, in the text head's space (trained after the window stage
+                     against the captions of each frame: favor_ops.training.frame_vector_stage). A window's tokens
+                     say what its 5 s hold; these say when inside it (QA grounding, favor_ops.qa.question_grounding).
     all unit-norm.
 
 Score(text, window) = max over the window's Nq tokens of cos(text, token): BLIP-2 ITC style, which LanceDB's
@@ -47,6 +52,10 @@ class RetrievalHeadsConfig:
     # frames each frame's features see (odd; 1 = the frame alone). An event can fall in one frame's audio and the
     # next frame's picture (2 FPS sampling); with 3 held-out AV match accuracy went 0.90 -> 0.94 (docs/evaluation.md)
     av_frame_kernel: int = 3
+    # per-frame vectors in the text space (see module doc); needs modality_dim. Off in checkpoints that predate them.
+    frame_vectors: bool = False
+    frame_vector_hidden_dim: int = 256
+    frame_vector_kernel: int = 3  # odd: frames each frame's vector sees (a word can straddle two 0.5 s frames)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -89,6 +98,11 @@ class RetrievalHeads(nn.Module):
             self.text_proj = nn.Linear(T, E)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg.init_temperature)))  # log(1/T)
         self.av_logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg.init_temperature)))
+        if cfg.frame_vectors:  # built last: the heads above draw the same initial weights with or without them
+            if not (cfg.modality_dim > 0 and cfg.frame_vector_kernel % 2 == 1):
+                raise ValueError("frame_vectors needs modality_dim and an odd frame_vector_kernel")
+            self.frame_audio_proj = self._frame_vector_net(cfg)
+            self.frame_visual_proj = self._frame_vector_net(cfg)
 
     @staticmethod
     def _frame_net(cfg: RetrievalHeadsConfig) -> nn.Sequential:
@@ -96,6 +110,13 @@ class RetrievalHeads(nn.Module):
         hidden, k = cfg.av_frame_hidden_dim, cfg.embed_dim // cfg.av_frames
         return nn.Sequential(nn.Conv1d(cfg.modality_dim, hidden, cfg.av_frame_kernel, padding=cfg.av_frame_kernel // 2),
                              nn.GELU(), nn.Conv1d(hidden, k, 1))
+
+    @staticmethod
+    def _frame_vector_net(cfg: RetrievalHeadsConfig) -> nn.Sequential:
+        """(W, D, L) -> (W, E, L): each frame's vector from the frames within frame_vector_kernel // 2 of it."""
+        return nn.Sequential(nn.Conv1d(cfg.modality_dim, cfg.frame_vector_hidden_dim, cfg.frame_vector_kernel,
+                                       padding=cfg.frame_vector_kernel // 2),
+                             nn.GELU(), nn.Conv1d(cfg.frame_vector_hidden_dim, cfg.embed_dim, 1))
 
     # ---- projections (all outputs unit-norm float32) ----
     def window_tokens(self, query_tokens: torch.Tensor) -> torch.Tensor:
@@ -124,6 +145,20 @@ class RetrievalHeads(nn.Module):
         per_frame = proj(x.transpose(1, 2)).transpose(1, 2).flatten(1)  # (W, L, D) -> (W, L, k) -> (W, L * k)
         pad = self.cfg.embed_dim - per_frame.shape[1]
         return F.normalize(F.pad(per_frame, (0, pad)), dim=-1)  # (W, E)
+
+    def frame_audio(self, frame_audio_means: torch.Tensor) -> torch.Tensor:
+        """(W, L, D) per-frame audio means -> (W, L, E) unit-norm (cfg.frame_vectors)."""
+        return self._frame_vectors("frame_audio_proj", frame_audio_means)
+
+    def frame_visual(self, frame_visual_means: torch.Tensor) -> torch.Tensor:
+        """(W, L, D) per-frame visual means -> (W, L, E) unit-norm (cfg.frame_vectors)."""
+        return self._frame_vectors("frame_visual_proj", frame_visual_means)
+
+    def _frame_vectors(self, proj_name: str, x: torch.Tensor) -> torch.Tensor:
+        if not self.cfg.frame_vectors:
+            raise ValueError("these retrieval heads have no frame vectors (RetrievalHeadsConfig.frame_vectors)")
+        proj = getattr(self, proj_name)
+        return F.normalize(proj(x.transpose(1, 2)).transpose(1, 2), dim=-1)  # (W, L, D) -> (W, L, E)
 
     @staticmethod
     def pooled(tokens: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,8 @@ Steps of `commit_run(store, run_id)`:
    same (uri, video_id, stage, error_type, message) (configurable);
 4. write `windows` first, in batches of whole videos of about `max_merge_bytes` each (one Lance
    version per batch, so the commit's memory does not grow with the run; runs of up to ~900
-   windows of D=128 take one), then `failures`, then `videos` last, once each, so a crash in
+   windows of D=128 take one; a table created before a nullable column first gets it added, null in
+   its stored rows: FeatureStore.add_missing_columns), then `failures`, then `videos` last, once each, so a crash in
    between leaves a video un-listed and the next run redoes it. A changed file (same uri, new
    video_id) replaces its rows inside the same merges: `when_not_matched_by_source_delete`
    removes the old video_id's windows and videos row;
@@ -351,6 +352,7 @@ def _merge(
         if delete_where:
             _delete(store, name, delete_where, write)
         return
+    store.add_missing_columns(name)  # a table created before a nullable column: add it (null in stored rows)
     table = store.table(name)
     builder = table.merge_insert(list(TABLE_KEYS[name])).when_matched_update_all().when_not_matched_insert_all()
     if delete_where:

@@ -7,6 +7,10 @@ temporary directories.
 Readers always see the last committed table version: the connection is opened with a read
 consistency interval (0 s by default: every read checks for a newer version), and writes
 happen only through `favor_ops.store.commit` (one commit per run).
+
+A table created before a nullable column was declared (e.g. `windows` without `frame_audio` /
+`frame_visual`) stays readable as it is (readers treat an absent column as null); the next
+commit that writes rows to it adds the missing columns first (`add_missing_columns`).
 """
 
 from __future__ import annotations
@@ -136,6 +140,22 @@ class FeatureStore:
             raise StoreSchemaError(self.uri, f"table {name} does not exist")
         self._tables[name] = table
         return table
+
+    def add_missing_columns(self, name: str) -> list[str]:
+        """Add to an existing table the nullable columns of its schema that it lacks (a table created before they
+        were declared; rows already stored read them as null): one new version, none when nothing is missing.
+        Writers call it before writing rows of the current schema. Returns the names added."""
+        if not self.has_table(name):
+            return []
+        table = self.table(name)
+        stored = set(table.schema.names)
+        missing = [f for f in self.schema(name) if f.name not in stored]
+        required = [f.name for f in missing if not f.nullable]
+        if required:
+            raise StoreSchemaError(self.uri, f"table {name} lacks required columns {required}")
+        if missing:
+            table.add_columns(missing)
+        return [f.name for f in missing]
 
     def ensure_tables(self) -> None:
         for name in TABLE_NAMES:

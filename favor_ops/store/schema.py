@@ -4,7 +4,8 @@ Tables (DESIGN section 3):
 - `videos`:   one row per source file (content), keyed by `video_id` (content hash).
 - `windows`:  one row per window, keyed by (`video_id`, `window_idx`); `tokens` is a
               multivector (list of `n_query_tokens` vectors of width `dim`), searched with
-              cosine MaxSim; `pooled`, `audio_vec`, `visual_vec` are single `dim` vectors.
+              cosine MaxSim; `pooled`, `audio_vec`, `visual_vec` are single `dim` vectors;
+              `frame_audio`, `frame_visual` (nullable, not indexed) hold one `dim` vector per frame.
 - `failures`: one row per failed input, keyed by (`uri`, `run_id`, `stage`).
 - `answers`:  one row per QA answer, keyed by (`question_id`, `model_version`).
 
@@ -50,6 +51,10 @@ TOKENS_COLUMN = "tokens"
 POOLED_COLUMN = "pooled"
 AUDIO_VEC_COLUMN = "audio_vec"
 VISUAL_VEC_COLUMN = "visual_vec"
+# Per-frame vectors (not indexed): null for checkpoints without them (RetrievalHeadsConfig.frame_vectors) and in
+# tables created before them (FeatureStore.add_missing_columns adds them on the next write).
+FRAME_AUDIO_COLUMN = "frame_audio"
+FRAME_VISUAL_COLUMN = "frame_visual"
 TRANSCRIPT_COLUMN = "transcript"
 
 
@@ -114,6 +119,9 @@ def windows_schema(shape: WindowShape) -> pa.Schema:
             pa.field("has_video", pa.bool_()),
             pa.field(TRANSCRIPT_COLUMN, pa.string()),
             pa.field("model_version", pa.string(), nullable=False),
+            # last, so a table created before them has the same column order once they are added
+            pa.field(FRAME_AUDIO_COLUMN, multivector_type(shape.dim)),  # (L, D) what each frame sounds like, or null
+            pa.field(FRAME_VISUAL_COLUMN, multivector_type(shape.dim)),  # (L, D) what each frame shows, or null
         ],
         metadata={b"favor.n_query_tokens": str(shape.n_query_tokens).encode()},
     )

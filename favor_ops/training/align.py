@@ -2,7 +2,7 @@
 
     favor train --stage align --corpus DIR --out CKPT [--model demo] [--steps N] [--resume]
 
-Three stages (encoders included: the demo preset starts from random init):
+Four stages (encoders included: the demo preset starts from random init):
   1. visual frame stage (frame_pretrain): vision tower + visual Q-Former learn colours/shapes on single frames
      against "a red circle" captions (a random-init visual encoder maps every frame to nearly the same tokens);
   2. speech event stage (speech_pretrain): Whisper + the speech Linear learn words/beeps on their event spans
@@ -11,6 +11,10 @@ Three stages (encoders included: the demo preset starts from random init):
      whole windows. By default (fast path, slot_state_cache) the slot side (slot LayerNorm + positions, frame
      attentions) and the speech Linear are frozen after stage 2 and each window's slot states are cached, so a step
      costs only the query side; `train_frame_attention=True` (CLI --full) trains the whole causal Q-Former instead.
+  4. frame vector stage (frame_vector_stage): the two per-frame heads (RetrievalHeadsConfig.frame_vectors) learn
+     what each 0.5 s frame shows and says against the same captions, everything else frozen; they read the encoders
+     and score against the text head the window stage trained, so they train after it (and again after a resumed
+     run's window steps). `frame_vector_steps=0` leaves them out.
 The encoders are frozen during the window stage (FAVOR freezes them too) and their per-file outputs cached.
 
 Loss per step over a batch of windows (weights in AlignConfig):
@@ -87,6 +91,12 @@ class AlignConfig:
     speech_batch_files: int = 6
     speech_lr: float = 1e-3
     speech_shift: bool = True  # speech stage: rotate each waveform by a random offset (see speech_pretrain)
+    # frame vector stage after the window stage (0 = no frame vectors; see frame_vector_stage): per-frame heard/seen
+    # vectors for QA grounding inside a window. Held-out (40 clips): docs/evaluation.md, "Question answering: frame
+    # grounding"
+    frame_vector_steps: int = 600
+    frame_vector_batch_windows: int = 64
+    frame_vector_lr: float = 1e-3
     cache_dir: str | None = None  # per-file feature cache; None = <out>/window_cache
     max_files: int | None = None  # use only the first files of the manifest (tests)
     progress: bool = True
@@ -105,11 +115,13 @@ def _build_aligned(cfg: AlignConfig):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         L = favor.config.windows.frames_per_window
+        per_frame = cfg.av_frames or cfg.frame_vector_steps > 0
         heads = RetrievalHeads(RetrievalHeadsConfig(window_dim=favor.config.causal_qformer.hidden_size,
                                                     embed_dim=cfg.embed_dim, text_hidden_dim=cfg.text_hidden_dim,
                                                     av_frames=L if cfg.av_frames else 0,
-                                                    modality_dim=favor.config.modality_width if cfg.av_frames else 0,
-                                                    av_frame_kernel=cfg.av_frame_kernel))
+                                                    modality_dim=favor.config.modality_width if per_frame else 0,
+                                                    av_frame_kernel=cfg.av_frame_kernel,
+                                                    frame_vectors=cfg.frame_vector_steps > 0))
     return AlignedModel(favor, heads)
 
 
@@ -366,6 +378,7 @@ def train_align(corpus_dir: str | Path, out_dir: str | Path, cfg: AlignConfig = 
 
         bar = tqdm(total=cfg.steps, initial=start_step, desc="align: windows", unit="step", file=sys.stderr)
     last: dict[str, float] = {}
+    frame_summary = None
     try:
         for step in range(start_step, cfg.steps):
             for group, base in zip(optimizer.param_groups, base_lrs):
@@ -388,6 +401,19 @@ def train_align(corpus_dir: str | Path, out_dir: str | Path, cfg: AlignConfig = 
                 bar.set_postfix(loss=f"{last['loss']:.3f}", text=f"{last['text']:.3f}", av=f"{last['av']:.3f}")
             if done % cfg.checkpoint_every == 0 or done == cfg.steps:
                 _checkpoint(aligned, optimizer, done, rng, np_rng, out)
+        # the frame heads read the frozen encoders but score against the text head, which the window stage trains:
+        # they (re)train whenever window steps ran, and once on a resumed run that stopped before them
+        if aligned.heads.cfg.frame_vectors and (start_step < cfg.steps
+                                                or not (state or {}).get("frame_vectors_done", False)):
+            from favor_ops.training.frame_vector_stage import FrameVectorConfig, train_frame_vectors
+
+            aligned.eval()
+            frame_summary = train_frame_vectors(
+                aligned, dataset, FrameVectorConfig(steps=cfg.frame_vector_steps,
+                                                    batch_windows=cfg.frame_vector_batch_windows,
+                                                    lr=cfg.frame_vector_lr),
+                np_rng, log=write_log, progress=cfg.progress)
+            _checkpoint(aligned, optimizer, max(start_step, cfg.steps), rng, np_rng, out, frame_vectors_done=True)
     finally:
         log.close()
         if bar:
@@ -398,15 +424,16 @@ def train_align(corpus_dir: str | Path, out_dir: str | Path, cfg: AlignConfig = 
     return {"out": str(out), "steps": cfg.steps, "start_step": start_step, "windows": len(dataset),
             "train_windows": int(len(trainable)), "files": len(dataset.files),
             "elapsed_s": round(time.time() - t0, 2), "last": last, "visual_stage": visual_summary,
-            "speech_stage": speech_summary}
+            "speech_stage": speech_summary, "frame_vector_stage": frame_summary}
 
 
-def _checkpoint(aligned, optimizer, step: int, rng: random.Random, np_rng, out: Path) -> None:
+def _checkpoint(aligned, optimizer, step: int, rng: random.Random, np_rng, out: Path,
+                frame_vectors_done: bool = False) -> None:
     was_training = aligned.training
     aligned.eval()
     aligned.save(out)
-    state = {"step": step, "encoder_stages_done": True, "optimizer": optimizer.state_dict(),
-             "python_rng": rng.getstate(),
+    state = {"step": step, "encoder_stages_done": True, "frame_vectors_done": frame_vectors_done,
+             "optimizer": optimizer.state_dict(), "python_rng": rng.getstate(),
              "numpy_rng": np_rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
     tmp = out / (TRAINING_STATE_FILE + ".part")
     torch.save(state, tmp)

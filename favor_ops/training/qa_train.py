@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 QA_TRAINING_STATE_FILE = "qa_training_state.pt"

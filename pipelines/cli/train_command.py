@@ -35,6 +35,8 @@ def register(subparsers) -> None:
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default: AlignConfig.steps)")
     parser.add_argument("--visual-steps", type=int, default=None, metavar="N", help="visual frame stage steps")
     parser.add_argument("--speech-steps", type=int, default=None, metavar="N", help="speech event stage steps")
+    parser.add_argument("--frame-vector-steps", type=int, default=None, metavar="N",
+                        help="frame vector stage steps (per-frame heard/seen vectors for QA; 0 = none)")
     parser.add_argument("--no-speech-shift", action="store_true",
                         help="speech event stage without the random time shift of each waveform")
     parser.add_argument("--batch", type=int, default=None, metavar="N", help="windows per step")
@@ -81,7 +83,8 @@ def run_train(args: argparse.Namespace) -> int:
         return 2
     changes = {"model": args.model or "demo"}
     for field, value in (("steps", args.steps), ("visual_steps", args.visual_steps),
-                         ("speech_steps", args.speech_steps), ("batch_windows", args.batch), ("lr", args.lr),
+                         ("speech_steps", args.speech_steps), ("frame_vector_steps", args.frame_vector_steps),
+                         ("batch_windows", args.batch), ("lr", args.lr),
                          ("checkpoint_every", args.checkpoint_every), ("num_threads", args.threads),
                          ("cache_dir", args.cache_dir), ("seed", args.seed),
                          ("av_frame_kernel", args.av_frame_kernel)):

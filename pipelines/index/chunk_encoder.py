@@ -7,7 +7,9 @@ speech and the Q-Former run per chunk. Each window gets the vectors of
 multivector, E wide), a pooled vector, and an audio and a visual vector for
 cross-modal matching (from the window's frames, or from the same Q-Former with
 the other modality masked: `AlignedModel.av_head_inputs`). A preset or a plain FAVOR checkpoint has identity heads (E = H):
-the stored tokens are then the Q-Former's own outputs, unit-normalised.
+the stored tokens are then the Q-Former's own outputs, unit-normalised. Heads with per-frame vectors
+(`RetrievalHeadsConfig.frame_vectors`) also give each window's `frame_audio` / `frame_visual` (L frames x E,
+`AlignedModel.frame_vectors`); other heads leave them None (null in the store).
 
 With a transcriber (`favor index --asr NAME`), each chunk's audio is also
 transcribed and the words spread over its windows by time (`transcripts`). An
@@ -188,6 +190,9 @@ def _encode_chunk(aligned, chunk: MediaChunk, visual: torch.Tensor | None) -> Wi
         batch, has_audio, has_video,
         run_pass=lambda masked, has_v, has_a: model.run_window_batch(masked, has_v, has_a).query_tokens)
     vectors = aligned.window_vectors(out.query_tokens, audio_in, visual_in)  # tokens (K, Nq, E), ...
+    with_frames = aligned.heads.cfg.frame_vectors
+    if with_frames:
+        vectors.update(aligned.frame_vectors(batch, has_audio, has_video))  # frame_audio / frame_visual (K, L, E)
     as_np = lambda key: vectors[key].float().cpu().numpy().astype(np.float32)  # noqa: E731
     return WindowRows(
         video_id=chunk.video_id,
@@ -202,4 +207,6 @@ def _encode_chunk(aligned, chunk: MediaChunk, visual: torch.Tensor | None) -> Wi
         has_audio=has_audio,
         has_video=has_video,
         transcripts=[""] * len(window_ids),
+        frame_audio=as_np("frame_audio") if with_frames else None,
+        frame_visual=as_np("frame_visual") if with_frames else None,
     )

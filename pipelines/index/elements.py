@@ -75,6 +75,9 @@ class WindowRows:
     transcripts: list[str] = field(default_factory=list)
     asr_error: str | None = None  # the ASR failed on this chunk: transcripts stay empty (counted, logged)
     asr_ms: int | None = None  # time spent transcribing this chunk (None: no ASR ran)
+    # per-frame vectors (heads with frame_vectors; None otherwise), zeros for a missing modality and padded frames
+    frame_audio: np.ndarray | None = None  # (K, L, D) float32 unit-norm: what each frame sounds like
+    frame_visual: np.ndarray | None = None  # (K, L, D) float32 unit-norm: what each frame shows
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,13 @@ class WriteShardsFn(beam.DoFn):
         self._writer = None
 
 
+def _frame_vectors(vectors: np.ndarray | None, i: int) -> list[np.ndarray] | None:
+    """Window i of (K, L, D) per-frame vectors as L float32 vectors of D; None (null) when the rows have none."""
+    return None if vectors is None else list(vectors[i].astype(np.float32))
+
+
 def window_rows_to_records(rows: WindowRows, model_version: str) -> list[dict]:
+    """One `windows` row per window of the chunk; frame_audio / frame_visual are null when the rows have none."""
     n = len(rows.window_idx)
     transcripts = rows.transcripts or [""] * n
     return [
@@ -64,6 +70,8 @@ def window_rows_to_records(rows: WindowRows, model_version: str) -> list[dict]:
             "has_video": bool(rows.has_video),
             "transcript": transcripts[i],
             "model_version": model_version,
+            "frame_audio": _frame_vectors(rows.frame_audio, i),
+            "frame_visual": _frame_vectors(rows.frame_visual, i),
         }
         for i in range(n)
     ]

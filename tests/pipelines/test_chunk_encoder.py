@@ -140,14 +140,27 @@ def test_a_batch_mixing_audio_only_and_silent_chunks_keeps_each_modality_apart(m
         _assert_same_windows([m], s)
 
 
+def _two_chunks_and_the_whole_file(model, heads_cfg):
+    """(aligned model with fresh heads, the media, the rows of one file encoded in two chunks, encode_media of the file)."""
+    from favor_ops.retrieval.aligned_model import AlignedModel
+    from favor_ops.retrieval.heads import RetrievalHeads
+
+    aligned = AlignedModel(model, RetrievalHeads(heads_cfg)).eval()
+    media = _media(5)
+    rows = _encode(aligned, [_chunk(media, "v", 0, 0, SPEECH_CHUNK_WINDOWS),
+                             _chunk(media, "v", 1, SPEECH_CHUNK_WINDOWS, N_WINDOWS)])
+    with torch.inference_mode():
+        whole = aligned.encode_media(media[0], media[1], duration_s=DURATION_S)
+    return aligned, media, rows, whole
+
+
 @pytest.mark.parametrize("av_frames", [False, True], ids=["av-from-queries", "av-from-frames"])
 def test_aligned_heads_give_the_query_side_vectors_and_their_own_model_version(model, tmp_path, av_frames):
     """With trained (here: random, E != H) retrieval heads the index stores exactly what
     AlignedModel.encode_media gives for the same file (the search side's space), with audio/visual vectors from the
     single-modality passes or from the windows' frames, and the heads are part of the model version: new heads
     re-index."""
-    from favor_ops.retrieval.aligned_model import AlignedModel
-    from favor_ops.retrieval.heads import RetrievalHeads, RetrievalHeadsConfig
+    from favor_ops.retrieval.heads import RetrievalHeadsConfig
     from pipelines.index.chunk_encoder import describe_model
 
     H, E = model.config.causal_qformer.hidden_size, 24
@@ -155,12 +168,7 @@ def test_aligned_heads_give_the_query_side_vectors_and_their_own_model_version(m
     torch.manual_seed(0)
     heads_cfg = RetrievalHeadsConfig(window_dim=H, embed_dim=E, av_frames=L if av_frames else 0,
                                      modality_dim=D if av_frames else 0)
-    aligned = AlignedModel(model, RetrievalHeads(heads_cfg)).eval()
-    media = _media(5)
-    rows = _encode(aligned, [_chunk(media, "v", 0, 0, SPEECH_CHUNK_WINDOWS),
-                             _chunk(media, "v", 1, SPEECH_CHUNK_WINDOWS, N_WINDOWS)])
-    with torch.inference_mode():
-        whole = aligned.encode_media(media[0], media[1], duration_s=DURATION_S)
+    aligned, media, rows, whole = _two_chunks_and_the_whole_file(model, heads_cfg)
     assert _joined(rows, "tokens").shape == (N_WINDOWS, 32, E)
     for field in VECTOR_FIELDS:
         np.testing.assert_allclose(_joined(rows, field), getattr(whole, field), atol=ATOL, err_msg=field)
@@ -171,6 +179,36 @@ def test_aligned_heads_give_the_query_side_vectors_and_their_own_model_version(m
         aligned.heads.window_proj.bias.add_(0.01)
     second = describe_model(str(aligned.save(tmp_path / "b")))
     assert second.model_version != first.model_version and second.dim == E
+
+
+def test_heads_with_frame_vectors_give_each_window_its_per_frame_vectors(model):
+    """RetrievalHeadsConfig.frame_vectors: each window gets (L, E) unit-norm frame_audio / frame_visual, zeros for
+    padded frames and for a modality the chunk lacks, equal to what AlignedModel.encode_media gives for the file;
+    heads without them (and a bare model's identity heads) leave both None."""
+    from favor_ops.retrieval.aligned_model import AlignedModel
+    from favor_ops.retrieval.heads import RetrievalHeads, RetrievalHeadsConfig
+
+    H, E = model.config.causal_qformer.hidden_size, 24
+    L, D = model.config.windows.frames_per_window, model.config.modality_width
+    torch.manual_seed(0)
+    heads_cfg = RetrievalHeadsConfig(window_dim=H, embed_dim=E, modality_dim=D, frame_vectors=True)
+    aligned, media, rows, whole = _two_chunks_and_the_whole_file(model, heads_cfg)
+    real = np.ones((N_WINDOWS, L), bool)  # (K, L): the last window (37.5 - 35 s at 2 FPS) has 5 real frames
+    real[-1, N_FRAMES - (N_WINDOWS - 1) * FRAMES_PER_WINDOW:] = False
+    for field in ("frame_audio", "frame_visual"):
+        vectors = _joined(rows, field)
+        assert vectors.shape == (N_WINDOWS, L, E) and vectors.dtype == np.float32, field
+        np.testing.assert_allclose(np.linalg.norm(vectors, axis=-1), real.astype(np.float32), atol=ATOL, err_msg=field)
+        np.testing.assert_allclose(vectors, getattr(whole, field), atol=ATOL, err_msg=field)
+
+    (silent,) = _encode(aligned, [_chunk(media, "s", 0, 0, 3, has_audio=False)])
+    np.testing.assert_array_equal(silent.frame_audio, np.zeros((3, L, E), np.float32))
+    np.testing.assert_allclose(np.linalg.norm(silent.frame_visual, axis=-1), 1.0, atol=ATOL)
+
+    plain_heads = AlignedModel(model, RetrievalHeads(RetrievalHeadsConfig(window_dim=H, embed_dim=E))).eval()
+    for encoder in (plain_heads, model):
+        (rows,) = _encode(encoder, [_chunk(media, "v", 0, 0, 2)])
+        assert rows.frame_audio is None and rows.frame_visual is None
 
 
 # -- transcripts (a fake transcriber: the real one is tested in tests/asr) ---------------------------------------

@@ -19,7 +19,8 @@ def _segment(t0, t1, color, shape, word=None, word_at=None):
 
 
 def _window(t0, t1, marker):
-    return PromptWindow(t0, t1, np.full((2, 3), marker, np.float32))
+    return PromptWindow(t0, t1, np.full((2, 3), marker, np.float32), frame_audio=np.full((4, 3), marker, np.float32),
+                        frame_visual=np.full((4, 3), -marker, np.float32))
 
 
 def test_windows_are_labelled_with_the_visual_covering_most_of_them_and_the_word_centred_in_them():
@@ -32,6 +33,7 @@ def test_windows_are_labelled_with_the_visual_covering_most_of_them_and_the_word
     # [10, 12): green square for 2 s only (< 3 s): left out
     assert [(w.visual, w.word) for w in labelled] == [("blue star", "apple"), ("blue star", "river")]
     assert labelled[1].tokens[0, 0] == 1
+    assert labelled[1].frame_audio is windows[1].frame_audio and labelled[1].frame_visual is windows[1].frame_visual
 
 
 def test_questions_are_asked_only_when_unambiguous():
@@ -55,7 +57,9 @@ def test_every_sampled_answer_is_held_by_the_windows_of_its_prompt():
     pool = []
     for i in range(30):
         visual, word = visuals[i % len(visuals)], words[i % len(words)]
-        pool.append(LabelledWindow(np.full((2, 3), i, np.float32), visual, word, av_agreement=i / 100))
+        pool.append(LabelledWindow(np.full((2, 3), i, np.float32), visual, word, av_agreement=i / 100,
+                                   frame_audio=np.full((4, 3), i, np.float32),
+                                   frame_visual=np.full((4, 3), -i, np.float32)))
     by_marker = {int(w.tokens[0, 0]): w for w in pool}
     clips = RecombinedClips(pool, window_s=5.0)
     seen = set()
@@ -66,6 +70,8 @@ def test_every_sampled_answer_is_held_by_the_windows_of_its_prompt():
         assert [(w.t_start, w.t_end) for w in windows] == [(5.0 * i, 5.0 * (i + 1)) for i in range(len(windows))]
         labels = [by_marker[int(w.tokens[0, 0])] for w in windows]
         assert [w.av_agreement for w in windows] == [w.av_agreement for w in labels]  # each window keeps its own
+        for w, label in zip(windows, labels):  # ... and its frame vectors (frame grounding)
+            assert w.frame_audio is label.frame_audio and w.frame_visual is label.frame_visual
         if m := re.search(r"spoken while the (.+) is shown", question):
             seen.add("said_while")
             assert [w.word for w in labels if w.visual == m.group(1)] == [answer]

@@ -81,11 +81,14 @@ def test_each_word_is_grounded_by_its_best_phrase():
     assert question_words(text)[0] == ["red", "circle", "or", "apple"]
     assert question_phrases(["a", "b", "c"]) == [(0, 1), (1, 2), (2, 3), (0, 2), (1, 3)]
     assert [text[a:b] for a, b in g.word_spans] == ["Red", "circle", "or", "apple"]
-    np.testing.assert_allclose(g.features[[0, 1, 3]], [[1.0, 1.0], [1.0, 1.0], [0.0, 1.0]], atol=1e-6)
+    np.testing.assert_allclose(g.features[[0, 1, 3], :2], [[1.0, 1.0], [1.0, 1.0], [0.0, 1.0]], atol=1e-6)
     assert g.features[2, 1] == 0.0 and g.features[2, 0] == pytest.approx(0.5)  # "or": no match, the mean index
+    # earlier: "red circle" (window 2) comes after "apple" (window 0), weighed among the words that match (all but
+    # "or"); the words of one name are at one place and add nothing to each other
+    np.testing.assert_allclose(g.features[:, 2], [-0.5, -0.5, 1 / 3, 1.0], atol=1e-6)
     # tokens take their word's features; punctuation gets none
     tokens = g.token_features([(0, 3), (4, 10), (11, 13), (14, 17), (17, 19), (19, 20)])  # "app" + "le" + "?"
-    np.testing.assert_allclose(tokens[[3, 4]], [[0.0, 1.0], [0.0, 1.0]], atol=1e-6)
+    np.testing.assert_allclose(tokens[[3, 4]], [[0.0, 1.0, 1.0], [0.0, 1.0, 1.0]], atol=1e-6)
     assert not tokens[5].any()
 
 

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -78,3 +80,41 @@ def test_frame_av_vectors_check_the_frame_count():
         RetrievalHeads(RetrievalHeadsConfig(window_dim=4, embed_dim=8, av_frames=3))
     with pytest.raises(ValueError, match="odd av_frame_kernel"):
         RetrievalHeads(RetrievalHeadsConfig(window_dim=4, embed_dim=8, av_frames=3, modality_dim=4, av_frame_kernel=2))
+
+
+def test_frame_vectors_are_per_frame_unit_vectors_that_see_only_their_kernel():
+    """frame_vectors: (W, L, D) -> (W, L, E) unit-norm; with a 3-frame kernel, frame l reads frames l-1..l+1 only."""
+    torch.manual_seed(0)
+    heads = RetrievalHeads(RetrievalHeadsConfig(window_dim=4, embed_dim=8, text_hidden_dim=0, modality_dim=4,
+                                                frame_vectors=True, frame_vector_hidden_dim=16))
+    means = torch.randn(2, 6, 4)  # (W, L, D)
+    changed = means.clone()
+    changed[:, 5] += 3.0  # perturb the last frame
+    with torch.no_grad():
+        a, v, a2 = heads.frame_audio(means), heads.frame_visual(means), heads.frame_audio(changed)
+    assert a.shape == v.shape == (2, 6, 8)
+    torch.testing.assert_close(a.norm(dim=-1), torch.ones(2, 6))
+    torch.testing.assert_close(a2[:, :4], a[:, :4])  # frames 0..3 do not see frame 5
+    assert not torch.allclose(a2[:, 4:], a[:, 4:])  # frames 4 and 5 do
+    assert not torch.allclose(a, v)  # two heads
+
+
+def test_heads_without_frame_vectors_say_so():
+    heads = RetrievalHeads(RetrievalHeadsConfig(window_dim=4, embed_dim=8, text_hidden_dim=0))
+    with pytest.raises(ValueError, match="no frame vectors"):
+        heads.frame_audio(torch.zeros(1, 3, 4))
+    with pytest.raises(ValueError, match="frame_vectors needs modality_dim"):
+        RetrievalHeads(RetrievalHeadsConfig(window_dim=4, embed_dim=8, frame_vectors=True))
+
+
+def test_frame_vectors_leave_the_other_heads_initial_weights_unchanged():
+    """One seed gives the same window/text/AV heads with or without frame vectors (they are built last), so adding
+    them does not change the window stage's model."""
+    cfg = RetrievalHeadsConfig(window_dim=4, embed_dim=8, modality_dim=4, av_frames=2)
+    torch.manual_seed(0)
+    plain = RetrievalHeads(cfg).state_dict()
+    torch.manual_seed(0)
+    with_frames = RetrievalHeads(dataclasses.replace(cfg, frame_vectors=True)).state_dict()
+    assert set(with_frames) - set(plain) and all(k.startswith("frame_") for k in set(with_frames) - set(plain))
+    for k, v in plain.items():
+        torch.testing.assert_close(with_frames[k], v, msg=k)

@@ -381,3 +381,37 @@ def test_a_removal_row_deletes_the_stored_video_and_is_not_stored(store):
     # again: nothing left to remove, nothing written
     stage(store, "r3", VIDEOS, [video_row("a", "/a/1.mp4", 0, "r3", status=STATUS_REMOVED)])
     assert not commit_run(store, "r3", NO_OPT).wrote_anything
+
+
+def test_a_commit_into_an_older_windows_table_adds_the_frame_vector_columns(tmp_path):
+    """A windows table created before frame_audio / frame_visual: the commit adds them (null in the rows already
+    stored) and writes the new rows with theirs; a commit that writes no windows leaves the table as it is."""
+    import lancedb
+
+    from favor_ops.store.schema import FRAME_AUDIO_COLUMN, FRAME_VISUAL_COLUMN, WindowShape, table_schema
+    from tests.store.test_schema import older_windows_schema
+
+    shape = WindowShape(dim=D, n_query_tokens=Q)
+    old_table = lancedb.connect(str(tmp_path / "db")).create_table(WINDOWS, schema=older_windows_schema(shape))
+    old_table.add(pa.Table.from_pylist(window_rows("old", 1), schema=older_windows_schema(shape)))
+    store = FeatureStore.open(str(tmp_path / "db"))
+    store.ensure_tables()
+
+    stage(store, "r0", FAILURES, [failure_row(DecodeError("/a/bad.mp4", "boom"), run_id="r0", at=AT)])
+    commit_run(store, "r0", NO_OPT)  # no windows written: no new column
+    assert FRAME_AUDIO_COLUMN not in store.table(WINDOWS).schema.names
+
+    frames = np.arange(2 * 3 * D, dtype=np.float32).reshape(2, 3, D)  # (K, L, D)
+    rows = window_rows("v", 2)
+    rows[0][FRAME_AUDIO_COLUMN], rows[0][FRAME_VISUAL_COLUMN] = frames[0].tolist(), frames[1].tolist()
+    stage(store, "r1", VIDEOS, [video_row("v", "/a/v.mp4", 2, "r1")])
+    stage(store, "r1", WINDOWS, rows)
+    result = commit_run(store, "r1", NO_OPT)
+    assert result.tables[WINDOWS].rows_written == 2
+    assert store.table(WINDOWS).schema.equals(table_schema(WINDOWS, shape), check_metadata=False)
+    w = store.windows_for_video("v")
+    np.testing.assert_array_equal(np.stack(w.loc[0, FRAME_AUDIO_COLUMN]), frames[0])
+    np.testing.assert_array_equal(np.stack(w.loc[0, FRAME_VISUAL_COLUMN]), frames[1])
+    assert w.loc[1, FRAME_AUDIO_COLUMN] is None and w.loc[1, FRAME_VISUAL_COLUMN] is None
+    old = store.windows_for_video("old")
+    assert len(old) == 1 and old.loc[0, FRAME_AUDIO_COLUMN] is None

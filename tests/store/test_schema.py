@@ -9,6 +9,8 @@ from favor_ops.store.feature_store import FeatureStore
 from favor_ops.store.schema import (
     ANSWERS,
     FAILURES,
+    FRAME_AUDIO_COLUMN,
+    FRAME_VISUAL_COLUMN,
     VIDEOS,
     WINDOWS,
     StoreSchemaError,
@@ -29,6 +31,8 @@ def test_windows_schema_types_come_from_shape():
     assert schema.field("pooled").type == pa.list_(pa.float32(), 8)
     assert schema.field("audio_vec").type.list_size == 8
     assert schema.field("window_idx").type == pa.int32()
+    for name in (FRAME_AUDIO_COLUMN, FRAME_VISUAL_COLUMN):  # (L, D) per frame, like tokens; null without them
+        assert schema.field(name).type == schema.field("tokens").type and schema.field(name).nullable
     assert window_shape_of(schema) == SHAPE
     assert table_schema(WINDOWS, WindowShape(dim=5, n_query_tokens=2)).field("pooled").type.list_size == 5
     with pytest.raises(ValueError):
@@ -93,3 +97,30 @@ def test_failure_row_from_stage_error():
     plain = failure_row(RuntimeError("boom"), run_id="r1", uri="/x.mp4", stage="encode", at=at)
     assert (plain["error_type"], plain["message"], plain["stage"]) == ("RuntimeError", "boom", "encode")
     conform([row, plain], table_schema(FAILURES))
+
+
+def older_windows_schema(shape: WindowShape) -> pa.Schema:
+    """`windows` as created before the per-frame vector columns."""
+    current = table_schema(WINDOWS, shape)
+    return pa.schema([f for f in current if f.name not in (FRAME_AUDIO_COLUMN, FRAME_VISUAL_COLUMN)],
+                     metadata=current.metadata)
+
+
+def test_an_older_windows_table_reads_as_is_and_gains_the_missing_columns_once(tmp_path):
+    import lancedb
+
+    lancedb.connect(str(tmp_path / "db")).create_table(WINDOWS, schema=older_windows_schema(SHAPE))
+    store = FeatureStore.open(str(tmp_path / "db"))
+    assert store.shape == SHAPE
+    old_row = {"video_id": "v", "window_idx": 0, "tokens": [[0.5] * 8] * 4, "model_version": "m0"}
+    store.table(WINDOWS).add(conform([old_row], older_windows_schema(SHAPE)))
+    assert FRAME_AUDIO_COLUMN not in store.windows_for_video("v")  # reading never changes the table
+    version = store.table_version(WINDOWS)
+
+    assert store.add_missing_columns(WINDOWS) == [FRAME_AUDIO_COLUMN, FRAME_VISUAL_COLUMN]
+    assert store.table(WINDOWS).schema.equals(table_schema(WINDOWS, SHAPE), check_metadata=False)
+    assert store.table_version(WINDOWS) == version + 1
+    assert store.add_missing_columns(WINDOWS) == [] and store.table_version(WINDOWS) == version + 1
+    got = store.windows_for_video("v")
+    assert got.loc[0, FRAME_AUDIO_COLUMN] is None and got.loc[0, FRAME_VISUAL_COLUMN] is None
+    np.testing.assert_array_equal(np.stack(got.loc[0, "tokens"]), np.full((4, 8), 0.5, np.float32))

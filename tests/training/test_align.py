@@ -17,8 +17,8 @@ def tiny_corpus(tmp_path_factory):
 def _cfg(tmp_path, steps, **kw):
     return AlignConfig(model="tiny", steps=steps, batch_windows=4, embed_dim=16, text_hidden_dim=8,
                        checkpoint_every=2, log_every=1, visual_steps=2, visual_batch_frames=4, speech_steps=2,
-                       speech_batch_files=2, num_threads=1, cache_dir=str(tmp_path / "cache"),
-                       progress=False, **kw)
+                       speech_batch_files=2, frame_vector_steps=3, frame_vector_batch_windows=4, num_threads=1,
+                       cache_dir=str(tmp_path / "cache"), progress=False, **kw)
 
 
 def test_three_steps_write_checkpoint_log_and_resume(tiny_corpus, tmp_path):
@@ -32,17 +32,28 @@ def test_three_steps_write_checkpoint_log_and_resume(tiny_corpus, tmp_path):
     rows = [r for r in rows if r["stage"] == "windows"]
     assert [r["step"] for r in rows] == [1, 2, 3]
     assert all(r["loss"] > 0 for r in rows)
+    assert [r["step"] for r in rows_all(out) if r["stage"] == "frame_vectors"] == [1, 2, 3]  # after the windows
     model = load_aligned_model(str(out))
     assert model.embed_dim == 16 and model.heads.cfg.av_frames > 0 and not model.heads.cfg.identity
+    assert model.heads.cfg.frame_vectors and summary["frame_vector_stage"]["steps"] == 3
 
     resumed = train_align(tiny_corpus, out, _cfg(tmp_path, 5), resume=True)
     assert resumed["start_step"] == 3
     rows = [json.loads(line) for line in (out / TRAIN_LOG_FILE).read_text().splitlines()]
     assert [r["step"] for r in rows if r["stage"] == "windows"] == [1, 2, 3, 4, 5]
     assert len([r for r in rows if r["stage"] == "visual_frames"]) == 2  # not repeated on resume
+    # the window steps moved the text head, so the frame heads trained again after them
+    assert [r["step"] for r in rows if r["stage"] == "frame_vectors"] == [1, 2, 3, 1, 2, 3]
     import torch
 
     assert torch.load(out / TRAINING_STATE_FILE, weights_only=False)["step"] == 5
+    done = train_align(tiny_corpus, out, _cfg(tmp_path, 5), resume=True)  # nothing left: nothing retrains
+    assert done["start_step"] == 5 and done["frame_vector_stage"] is None
+    assert len([r for r in rows_all(out) if r["stage"] == "frame_vectors"]) == 6
+
+
+def rows_all(out) -> list[dict]:
+    return [json.loads(line) for line in (out / TRAIN_LOG_FILE).read_text().splitlines()]
 
 
 def test_full_path_trains_the_whole_causal_qformer(tiny_corpus, tmp_path):
