@@ -105,18 +105,22 @@ class RetrievalHeads(nn.Module):
             self.frame_visual_proj = self._frame_vector_net(cfg)
 
     @staticmethod
+    def _temporal_net(in_dim: int, hidden_dim: int, out_dim: int, kernel: int) -> nn.Sequential:
+        """(W, in_dim, L) -> (W, out_dim, L): each frame's features from the frames within kernel // 2 of it."""
+        return nn.Sequential(nn.Conv1d(in_dim, hidden_dim, kernel, padding=kernel // 2), nn.GELU(),
+                             nn.Conv1d(hidden_dim, out_dim, 1))
+
+    @staticmethod
     def _frame_net(cfg: RetrievalHeadsConfig) -> nn.Sequential:
-        """(W, D, L) -> (W, k, L): each frame's k features from the frames within av_frame_kernel // 2 of it."""
-        hidden, k = cfg.av_frame_hidden_dim, cfg.embed_dim // cfg.av_frames
-        return nn.Sequential(nn.Conv1d(cfg.modality_dim, hidden, cfg.av_frame_kernel, padding=cfg.av_frame_kernel // 2),
-                             nn.GELU(), nn.Conv1d(hidden, k, 1))
+        """(W, D, L) -> (W, k, L): the AV heads' k features per frame (k = embed_dim // av_frames)."""
+        return RetrievalHeads._temporal_net(cfg.modality_dim, cfg.av_frame_hidden_dim, cfg.embed_dim // cfg.av_frames,
+                                            cfg.av_frame_kernel)
 
     @staticmethod
     def _frame_vector_net(cfg: RetrievalHeadsConfig) -> nn.Sequential:
-        """(W, D, L) -> (W, E, L): each frame's vector from the frames within frame_vector_kernel // 2 of it."""
-        return nn.Sequential(nn.Conv1d(cfg.modality_dim, cfg.frame_vector_hidden_dim, cfg.frame_vector_kernel,
-                                       padding=cfg.frame_vector_kernel // 2),
-                             nn.GELU(), nn.Conv1d(cfg.frame_vector_hidden_dim, cfg.embed_dim, 1))
+        """(W, D, L) -> (W, E, L): one E-vector per frame (the frame vector heads)."""
+        return RetrievalHeads._temporal_net(cfg.modality_dim, cfg.frame_vector_hidden_dim, cfg.embed_dim,
+                                            cfg.frame_vector_kernel)
 
     # ---- projections (all outputs unit-norm float32) ----
     def window_tokens(self, query_tokens: torch.Tensor) -> torch.Tensor:
