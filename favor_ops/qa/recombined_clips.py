@@ -3,20 +3,26 @@
 With about a hundred training clips a small LM learns each clip's answers (the corpus's priors, or the clip itself)
 instead of reading its windows: the held-out "what is said while X" answers stay the training set's favourite words.
 Recombining windows breaks that shortcut. Each window of the training corpus is labelled from the manifest with
-what it shows (the visual of the segment covering most of it, when that covers at least `min_visual_s`) and the word
-said in it (a word event centred inside it). A recombined clip is 3 to 6 such windows, drawn from any clips, laid
-end to end at 0-5 s, 5-10 s, ... (their tokens unchanged: what the index stored for them). Its questions use the
-corpus questions' own templates (favor_ops.qa.questions), asked only when unambiguous in the recombined clip:
+every visual shown in it (its span within the window) and the word said while it is shown (a word event of its
+segment centred inside the window), so a window showing two shapes, each with its word, keeps both: answering then
+needs the window's frames, not only the window. A recombined clip is 3 to 6 such windows, drawn from any clips, laid
+end to end at 0-5 s, 5-10 s, ... (their tokens and frame vectors unchanged: what the index stored for them). Its
+questions use the corpus questions' own templates (favor_ops.qa.questions), asked only when unambiguous in the
+recombined clip (the visual or word named occurs, even partly, in one place only); a draw picks a question type
+first, then a question of that type:
 
-    said_while   "What word is spoken while the red circle is shown?"   the word of the window showing it
+    said_while   "What word is spoken while the red circle is shown?"   the word said while it is shown
     order        "Which comes first, the red circle or the blue star?" / "Which word is said first, apple or river?"
+                                                                           by start (visuals) or centre (words) time
     when         "When is apple said?"                                  the span of the window saying it
 
     av_match     "Does the audio match the video?"                      "yes" for windows with their own audio, "no"
                                                                            for windows encoded with another clip's audio
                                                                            (the corpus's swapped-audio negatives)
 
-An answer can only come from the window tokens: the windows, their order and the answers are new every time.
+A visual is named in a question only when shown for at least `min_shown_s` of the window (a shape cut to a few
+tenths of a second at a window's edge may not be in any frame). An answer can only come from the window tokens: the
+windows, their order and the answers are new every time.
 """
 
 from __future__ import annotations
@@ -36,52 +42,78 @@ from favor_ops.qa.questions import (
     when_question,
     word_order_question,
 )
-from favor_ops.retrieval.queries import overlap_s
+
+MIN_SHOWN_S = 1.0  # seconds a visual is shown in a window before a question names it (2 frames at 2 FPS)
+
+
+@dataclass(frozen=True)
+class ShownVisual:
+    """One visual shown in a window: its span within the window, and what is said while it is shown."""
+
+    visual: str  # "red circle"
+    start_s: float  # seconds from the window's start
+    end_s: float
+    word: str | None = None  # the word of its segment when that word's centre lies in the window, else None
+    word_at_s: float | None = None  # that centre, seconds from the window's start
 
 
 @dataclass(frozen=True)
 class LabelledWindow:
     tokens: np.ndarray  # (Nq, D) float32: the window's stored tokens
-    visual: str  # "red circle": the visual shown for most of the window
-    word: str | None  # the word said in the window (its event's centre lies inside), None if none
+    shown: tuple[ShownVisual, ...]  # every visual shown in the window, in time order
+    heard: tuple[str, ...] = ()  # every word heard in the window, even partly (a word counted once per window)
     av_agreement: float | None = None  # the window's AV agreement (favor_ops.qa.window_channels)
     frame_audio: np.ndarray | None = None  # (L, E) per-frame vectors, when the aligned model has frame heads
     frame_visual: np.ndarray | None = None  # (L, E)
 
 
-def label_windows(record: dict, windows: list[PromptWindow], min_visual_s: float = 3.0) -> list[LabelledWindow]:
-    """The windows of one manifest record (a video) that show one visual for at least min_visual_s seconds."""
+def label_windows(record: dict, windows: list[PromptWindow]) -> list[LabelledWindow]:
+    """The windows of one manifest record (a video) that show something, each with what it shows and says."""
     out: list[LabelledWindow] = []
     segments = [s for s in record.get("segments", []) if s["t_end"] > s["t_start"]]
     for w in windows:
-        visual, covered_s, word = None, 0.0, None
+        shown, heard = [], []
         for seg in segments:
-            shown_s = overlap_s(w.t_start, w.t_end, seg["t_start"], seg["t_end"])
-            name = visual_name(seg)
-            if name and shown_s > covered_s:
-                visual, covered_s = name, shown_s
+            word, word_at_s = None, None
             for ev in seg.get("audio_events", []):
-                if ev["type"] == "word" and w.t_start <= 0.5 * (ev["t_start"] + ev["t_end"]) < w.t_end:
-                    word = ev["word"]
-        if visual is not None and covered_s >= min_visual_s - 1e-9:
-            out.append(LabelledWindow(w.tokens, visual, word, w.av_agreement, w.frame_audio, w.frame_visual))
+                if ev["type"] != "word":
+                    continue
+                if ev["t_end"] > w.t_start and ev["t_start"] < w.t_end and ev["word"] not in heard:
+                    heard.append(ev["word"])
+                centre_s = 0.5 * (ev["t_start"] + ev["t_end"])
+                if w.t_start <= centre_s < w.t_end:
+                    word, word_at_s = ev["word"], centre_s - w.t_start
+            start_s, end_s = max(seg["t_start"], w.t_start), min(seg["t_end"], w.t_end)
+            if (name := visual_name(seg)) is not None and end_s > start_s:
+                shown.append(ShownVisual(name, start_s - w.t_start, end_s - w.t_start, word, word_at_s))
+        if shown:
+            out.append(LabelledWindow(w.tokens, tuple(shown), tuple(heard), w.av_agreement, w.frame_audio,
+                                      w.frame_visual))
     return out
 
 
-def recombined_questions(windows: list[LabelledWindow], window_s: float, rng: random.Random
-                         ) -> list[tuple[str, str]]:
-    """Every unambiguous (question, answer) of windows laid end to end from 0 s, window_s each."""
-    visuals = [w.visual for w in windows]
-    words = [w.word for w in windows]
-    out: list[tuple[str, str]] = []
-    for i, w in enumerate(windows):
-        if not w.word or words.count(w.word) != 1:
-            continue
-        out.append((when_question(w.word), format_span(i * window_s, (i + 1) * window_s)))
-        if visuals.count(w.visual) == 1:
-            out.append((said_while_question(w.visual), w.word))
-    for names, template in ((visuals, visual_order_question), (words, word_order_question)):
-        out += [(question, answer) for question, answer, _ in order_questions(names, template, rng)]
+def recombined_questions(windows: list[LabelledWindow], window_s: float, rng: random.Random,
+                         min_shown_s: float = MIN_SHOWN_S) -> list[tuple[str, str, str]]:
+    """Every unambiguous (question type, question, answer) of windows laid end to end from 0 s, window_s each."""
+    # (clip time s, visual, askable, word, word time s) for every visual shown, in clip time
+    spans = [(i * window_s + v.start_s, v.visual, v.end_s - v.start_s >= min_shown_s - 1e-9, v.word,
+              None if v.word_at_s is None else i * window_s + v.word_at_s)
+             for i, w in enumerate(windows) for v in w.shown]
+    visuals = [s[1] for s in spans]
+    heard = [word for w in windows for word in w.heard]
+    said = sorted((t, word) for _, _, _, word, t in spans if word is not None)  # (time s, word), centred here
+    out: list[tuple[str, str, str]] = []
+    for _, visual, askable, word, _ in spans:
+        if askable and word is not None and visuals.count(visual) == 1:
+            out.append(("said_while", said_while_question(visual), word))
+    for t, word in said:
+        if heard.count(word) == 1:
+            i = int(t // window_s)
+            out.append(("when", when_question(word), format_span(i * window_s, (i + 1) * window_s)))
+    seen_names = [v if askable and visuals.count(v) == 1 else None for _, v, askable, _, _ in spans]
+    said_names = [word if heard.count(word) == 1 else None for _, word in said]
+    for names, template in ((seen_names, visual_order_question), (said_names, word_order_question)):
+        out += [("order", question, answer) for question, answer, _ in order_questions(names, template, rng)]
     return out
 
 
@@ -118,7 +150,8 @@ class RecombinedClips:
             questions = recombined_questions(chosen, self.window_s, rng)
             if questions:
                 break
-        question, answer = rng.choice(questions)
+        qtype = rng.choice(sorted({t for t, _, _ in questions}))  # each type alike, whatever the clip asks most
+        _, question, answer = rng.choice([q for q in questions if q[0] == qtype])
         return self._laid_out(chosen), question, answer
 
 
