@@ -40,6 +40,7 @@ from favor_ops.qa.questions import (
     visual_name,
     visual_order_question,
     when_question,
+    window_span_of,
     word_order_question,
 )
 
@@ -108,8 +109,8 @@ def recombined_questions(windows: list[LabelledWindow], window_s: float, rng: ra
             out.append(("said_while", said_while_question(visual), word))
     for t, word in said:
         if heard.count(word) == 1:
-            i = int(t // window_s)
-            out.append(("when", when_question(word), format_span(i * window_s, (i + 1) * window_s)))
+            span = window_span_of(t, window_s, len(windows) * window_s)
+            out.append(("when", when_question(word), format_span(*span)))
     seen_names = [v if askable and visuals.count(v) == 1 else None for _, v, askable, _, _ in spans]
     said_names = [word if heard.count(word) == 1 else None for _, word in said]
     for names, template in ((seen_names, visual_order_question), (said_names, word_order_question)):
