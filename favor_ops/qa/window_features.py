@@ -1,7 +1,7 @@
 """Window tokens of a corpus clip as the LLM sees them, computed with the aligned model (what the index stores).
 
 `ClipWindowFeatures` encodes each manifest clip once (and once with the audio of another clip, for the "does the
-audio match?" negatives) and caches the (W, Nq, E) float16 tokens, each window's AV agreement
+audio match?" negatives: favor_ops.qa.swapped_audio) and caches the (W, Nq, E) float16 tokens, each window's AV agreement
 (favor_ops.qa.window_channels) and, for checkpoints with frame heads, the (W, L, E) float16 per-frame vectors
 (favor_ops.qa.question_grounding) per (file, partner, model version) on disk.
 """
@@ -17,26 +17,10 @@ import numpy as np
 import torch
 
 from favor_ops.qa.prompt import PromptWindow
+from favor_ops.qa.swapped_audio import fit_audio, swapped_partner
 from favor_ops.qa.window_channels import av_agreement
 
 CACHE_VERSION = "v3"  # v2: + each window's AV agreement; v3: + per-frame vectors
-
-
-def swapped_partner(records: list[dict], clip_id: str) -> dict:
-    """The clip whose audio replaces `clip_id`'s for the swapped-audio negative: the next clip with audio (cyclic)."""
-    usable = [r for r in records if r.get("has_audio") and r.get("has_video") and r.get("kind") != "bad"
-              and not r.get("broken")]
-    ids = [r["clip_id"] for r in usable]
-    i = ids.index(clip_id)
-    return usable[(i + 1) % len(usable)]
-
-
-def fit_audio(audio: np.ndarray, n_samples: int) -> np.ndarray:
-    """Tile or trim a waveform to n_samples (the swapped audio must cover the whole video)."""
-    if len(audio) == 0:
-        return np.zeros(n_samples, np.float32)
-    reps = -(-n_samples // len(audio))
-    return np.tile(audio, reps)[:n_samples].astype(np.float32)
 
 
 class ClipWindowFeatures:
@@ -63,7 +47,7 @@ class ClipWindowFeatures:
 
     def windows(self, clip_id: str, *, swapped_audio: bool = False) -> list[PromptWindow]:
         rec = self.records[clip_id]
-        partner = swapped_partner(self._all, clip_id) if swapped_audio else None
+        partner = swapped_partner(self._all, clip_id, self.aligned.favor.config.windows.fps) if swapped_audio else None
         tag = f"{rec['sha256'][:16]}-{partner['sha256'][:16] if partner else 'own'}-{self.version}-{CACHE_VERSION}"
         path = self.cache_dir / f"{tag}.npz"
         if not path.is_file():

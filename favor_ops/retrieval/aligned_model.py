@@ -162,9 +162,11 @@ class AlignedModel(nn.Module):
     # ------------------------------------------------------------------ the contract
     @torch.no_grad()
     def window_vectors(self, query_tokens: torch.Tensor, audio_only_tokens: torch.Tensor | None = None,
-                       visual_only_tokens: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                       visual_only_tokens: torch.Tensor | None = None, frame_mask: torch.Tensor | None = None
+                       ) -> dict[str, torch.Tensor]:
         """(W, Nq, H) query tokens (+ the audio / visual heads' inputs from av_head_inputs, None if that modality is
-        absent) -> dict(tokens (W, Nq, E), pooled (W, E), audio_vec (W, E), visual_vec (W, E)), unit-norm float32."""
+        absent; frame_mask (W, L) bool: the windows' real frames, None = all) -> dict(tokens (W, Nq, E),
+        pooled (W, E), audio_vec (W, E), visual_vec (W, E)), unit-norm float32."""
         dev = self.device
         tokens = self.heads.window_tokens(query_tokens.to(dev).float())  # (W, Nq, E)
         W, E = tokens.shape[0], self.embed_dim
@@ -172,9 +174,10 @@ class AlignedModel(nn.Module):
         return {
             "tokens": tokens,
             "pooled": self.heads.pooled(tokens),
-            "audio_vec": zeros if audio_only_tokens is None else self.heads.audio(audio_only_tokens.to(dev).float()),
+            "audio_vec": zeros if audio_only_tokens is None else self.heads.audio(audio_only_tokens.to(dev).float(),
+                                                                                  frame_mask),
             "visual_vec": zeros if visual_only_tokens is None else self.heads.visual(
-                visual_only_tokens.to(dev).float()),
+                visual_only_tokens.to(dev).float(), frame_mask),
         }
 
     @torch.no_grad()
@@ -228,7 +231,7 @@ class AlignedModel(nn.Module):
             with favor.autocast():
                 full = self.query_tokens(batch)
                 audio_in, visual_in = self.av_head_inputs(batch, has_audio, has_video)
-            vec = self.window_vectors(full, audio_in, visual_in)
+            vec = self.window_vectors(full, audio_in, visual_in, batch.frame_mask)
             if self.heads.cfg.frame_vectors:
                 vec.update(self.frame_vectors(batch, has_audio, has_video))
             parts.append((vec, batch.t_start_s, batch.t_end_s))

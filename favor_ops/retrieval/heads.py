@@ -52,6 +52,11 @@ class RetrievalHeadsConfig:
     # frames each frame's features see (odd; 1 = the frame alone). An event can fall in one frame's audio and the
     # next frame's picture (2 FPS sampling); with 3 held-out AV match accuracy went 0.90 -> 0.94 (docs/evaluation.md)
     av_frame_kernel: int = 3
+    # the features of a window's padded frames (past the end of its file) are zeroed before the concatenation, so
+    # cos(audio_vec, visual_vec) of a short last window sums agreement over its real frames only; unmasked, the
+    # padding's constant features made every 1-2 s window agree (docs/evaluation.md, "AV agreement over real
+    # frames"). Heads saved before this field load with it off.
+    av_mask_padding: bool = True
     # per-frame vectors in the text space (see module doc); needs modality_dim. Off in checkpoints that predate them.
     frame_vectors: bool = False
     frame_vector_hidden_dim: int = 256
@@ -66,7 +71,7 @@ class RetrievalHeadsConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown RetrievalHeadsConfig fields: {sorted(unknown)}")
-        return cls(**d)
+        return cls(**{"av_mask_padding": False, **d})
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
@@ -131,22 +136,25 @@ class RetrievalHeads(nn.Module):
         """(B, 384) -> (B, E) unit-norm."""
         return F.normalize(self.text_proj(sentence), dim=-1)
 
-    def audio(self, audio_in: torch.Tensor) -> torch.Tensor:
+    def audio(self, audio_in: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
         """(W, Nq, H) audio-only pass query tokens, or (W, L, D) per-frame audio means when cfg.av_frames
-        -> (W, E) unit-norm."""
-        return self._modality_vector(self.audio_proj, audio_in)
+        -> (W, E) unit-norm. frame_mask (W, L) bool: which frames are real (None: all)."""
+        return self._modality_vector(self.audio_proj, audio_in, frame_mask)
 
-    def visual(self, visual_in: torch.Tensor) -> torch.Tensor:
+    def visual(self, visual_in: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
         """(W, Nq, H) video-only pass query tokens, or (W, L, D) per-frame visual means when cfg.av_frames
-        -> (W, E) unit-norm."""
-        return self._modality_vector(self.visual_proj, visual_in)
+        -> (W, E) unit-norm. frame_mask (W, L) bool: which frames are real (None: all)."""
+        return self._modality_vector(self.visual_proj, visual_in, frame_mask)
 
-    def _modality_vector(self, proj: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    def _modality_vector(self, proj: nn.Module, x: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
         if not self.cfg.av_frames:
             return F.normalize(proj(x.mean(dim=1)), dim=-1)  # (W, E)
         if x.shape[1] != self.cfg.av_frames:
             raise ValueError(f"expected {self.cfg.av_frames} frames per window, got {x.shape[1]}")
-        per_frame = proj(x.transpose(1, 2)).transpose(1, 2).flatten(1)  # (W, L, D) -> (W, L, k) -> (W, L * k)
+        per_frame = proj(x.transpose(1, 2)).transpose(1, 2)  # (W, L, D) -> (W, L, k)
+        if self.cfg.av_mask_padding and frame_mask is not None:
+            per_frame = per_frame * frame_mask.to(per_frame.device).unsqueeze(-1).to(per_frame.dtype)
+        per_frame = per_frame.flatten(1)  # (W, L * k)
         pad = self.cfg.embed_dim - per_frame.shape[1]
         return F.normalize(F.pad(per_frame, (0, pad)), dim=-1)  # (W, E)
 

@@ -279,7 +279,11 @@ def train_step_losses(aligned, dataset, indices, sampler: TextSampler, cfg: Alig
     lv_text[~video_rows] = IGNORED
     losses["modal"] = 0.5 * (text_loss(passes.audio_only, la) + text_loss(passes.visual_only, lv, lv_text))
     both = has_audio & has_video
-    losses["av"] = av_matching_loss(aligned.heads.audio(av_inputs[0]), aligned.heads.visual(av_inputs[1]),
+    real = None  # (B, L) bool: the windows' real frames, for the per-frame AV heads
+    if aligned.heads.cfg.av_frames:
+        n_real = torch.tensor([w.n_frames for w in windows], device=dev)
+        real = torch.arange(aligned.heads.cfg.av_frames, device=dev)[None, :] < n_real[:, None]
+    losses["av"] = av_matching_loss(aligned.heads.audio(av_inputs[0], real), aligned.heads.visual(av_inputs[1], real),
                                     aligned.heads.av_scale(), both)
     losses["diversity"] = aligned.favor.diversity_loss(passes.full, window_mask)
     losses["loss"] = (cfg.text_weight * losses["text"] + cfg.modal_text_weight * losses["modal"]

@@ -96,12 +96,15 @@ def _train(checkpoint: Path, train_dir: Path, train_params: dict, qa_steps: int,
     from favor_ops.qa.config import demo_qa_config
     from favor_ops.qa.qa_model import has_qa_model
     from favor_ops.retrieval.aligned_model import is_aligned_checkpoint
+    from favor_ops.retrieval.heads import RetrievalHeadsConfig
     from favor_ops.training.align import AlignConfig, train_align
     from favor_ops.training.qa_train import QATrainConfig, train_qa
 
     stamp_path = checkpoint / TRAIN_STAMP
     stamp = json.loads(stamp_path.read_text()) if stamp_path.exists() else {}
-    align_key = {"corpus": corpus_stamp(train_params), "config": dataclasses.asdict(AlignConfig())}
+    # the heads' defaults too: a change of what the heads compute (e.g. av_mask_padding) retrains them
+    align_key = {"corpus": corpus_stamp(train_params), "config": dataclasses.asdict(AlignConfig()),
+                 "heads": dataclasses.asdict(RetrievalHeadsConfig())}
     qa_cfg = dataclasses.replace(QATrainConfig(), steps=qa_steps)
     qa_key = {"corpus": corpus_stamp(train_params), "align": align_key, "config": dataclasses.asdict(qa_cfg),
               "qa_model": json.loads(json.dumps(demo_qa_config().to_dict()))}  # the QA preset's shape too (JSON-normal)

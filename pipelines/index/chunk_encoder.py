@@ -189,7 +189,7 @@ def _encode_chunk(aligned, chunk: MediaChunk, visual: torch.Tensor | None) -> Wi
     audio_in, visual_in = aligned.av_head_inputs(
         batch, has_audio, has_video,
         run_pass=lambda masked, has_v, has_a: model.run_window_batch(masked, has_v, has_a).query_tokens)
-    vectors = aligned.window_vectors(out.query_tokens, audio_in, visual_in)  # tokens (K, Nq, E), ...
+    vectors = aligned.window_vectors(out.query_tokens, audio_in, visual_in, batch.frame_mask)  # tokens (K, Nq, E), ...
     with_frames = aligned.heads.cfg.frame_vectors
     if with_frames:
         vectors.update(aligned.frame_vectors(batch, has_audio, has_video))  # frame_audio / frame_visual (K, L, E)

@@ -2,6 +2,7 @@ import dataclasses
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from favor_ops.retrieval.heads import RetrievalHeads, RetrievalHeadsConfig, identity_heads
 
@@ -71,6 +72,37 @@ def test_frame_kernel_lets_a_frame_see_its_neighbours():
         context = _frame_heads(kernel=3).audio(heard)[0, :6].view(3, 2)[:, 0]
     assert abs(alone[0]) < 1e-5 and alone[1] > 0.5 and abs(alone[2]) < 1e-5
     assert (context > 0).all() and torch.allclose(context, context[1].expand(3))  # frames 0 and 2 see frame 1
+
+
+def test_frame_av_vectors_of_a_short_window_count_its_real_frames_only():
+    """A window's padded frames (past its file's end) give features even from zero inputs (the networks' biases);
+    with a frame_mask they are zeroed, so cos(audio, visual) is the agreement of the real frames alone."""
+    torch.manual_seed(0)
+    cfg = RetrievalHeadsConfig(window_dim=4, embed_dim=8, text_hidden_dim=0, av_frames=4, modality_dim=4)
+    heads = RetrievalHeads(cfg)
+    real = torch.tensor([[True, True, False, False]])  # (W, L): a 1 s window of 4 frames at 2 FPS
+    heard, seen = torch.randn(1, 4, 4), torch.randn(1, 4, 4)
+    heard[:, 2:], seen[:, 2:] = 0.0, 0.0  # padding reads zero means (frame_modality_means)
+    with torch.no_grad():
+        a, v = heads.audio(heard, real), heads.visual(seen, real)
+        a_open, v_open = heads.audio(heard), heads.visual(seen)
+        per_frame_a = heads.audio_proj(heard.transpose(1, 2)).transpose(1, 2)  # (W, L, k = 2)
+        per_frame_v = heads.visual_proj(seen.transpose(1, 2)).transpose(1, 2)
+    assert torch.count_nonzero(a[0, 4:]) == 0 and torch.count_nonzero(v[0, 4:]) == 0  # frames 2, 3 and E's pad
+    expected = F.cosine_similarity(per_frame_a[:, :2].flatten(1), per_frame_v[:, :2].flatten(1))
+    torch.testing.assert_close((a * v).sum(-1), expected)
+    assert not torch.allclose((a_open * v_open).sum(-1), expected)  # unmasked, the padding's features count
+    masked_off = RetrievalHeads(dataclasses.replace(cfg, av_mask_padding=False))
+    masked_off.load_state_dict(heads.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(masked_off.audio(heard, real), a_open)
+
+
+def test_heads_saved_before_padding_masks_load_with_them_off():
+    saved = RetrievalHeadsConfig(av_frames=10, modality_dim=64).to_dict()
+    del saved["av_mask_padding"]
+    assert RetrievalHeadsConfig.from_dict(saved).av_mask_padding is False
+    assert RetrievalHeadsConfig().av_mask_padding is True
 
 
 def test_frame_av_vectors_check_the_frame_count():
