@@ -1,8 +1,8 @@
 """Window tokens of a corpus clip as the LLM sees them, computed with the aligned model (what the index stores).
 
 `ClipWindowFeatures` encodes each manifest clip once (and once with the audio of another clip, for the "does the
-audio match?" negatives: favor_ops.qa.swapped_audio) and caches the (W, Nq, E) float16 tokens, each window's AV agreement
-(favor_ops.qa.window_channels) and, for checkpoints with frame heads, the (W, L, E) float16 per-frame vectors
+audio match?" negatives: favor_ops.qa.swapped_audio) and caches the (W, Nq, E) float16 tokens, each window's AV
+agreement (favor_ops.qa.window_channels) and, for checkpoints with frame heads, the (W, L, E) float16 per-frame vectors
 (favor_ops.qa.question_grounding) per (file, partner, model version) on disk.
 """
 
@@ -34,6 +34,7 @@ class ClipWindowFeatures:
         self.records = {r["clip_id"]: r for r in records}
         self._all = records
         self._decoded: dict[str, object] = {}
+        self._partners: dict[str, dict] = {}
 
     def _decode(self, rec: dict):
         from favor_ops.media.decode import DecodeConfig, decode
@@ -45,9 +46,15 @@ class ClipWindowFeatures:
             self._decoded[rec["clip_id"]] = decode(str(self.corpus_dir / rec["file"]), cfg)
         return self._decoded[rec["clip_id"]]
 
+    def _partner(self, clip_id: str) -> dict:
+        """The clip whose audio `clip_id`'s swapped-audio windows hear, found once per clip (training asks per step)."""
+        if clip_id not in self._partners:
+            self._partners[clip_id] = swapped_partner(self._all, clip_id, self.aligned.favor.config.windows.fps)
+        return self._partners[clip_id]
+
     def windows(self, clip_id: str, *, swapped_audio: bool = False) -> list[PromptWindow]:
         rec = self.records[clip_id]
-        partner = swapped_partner(self._all, clip_id, self.aligned.favor.config.windows.fps) if swapped_audio else None
+        partner = self._partner(clip_id) if swapped_audio else None
         tag = f"{rec['sha256'][:16]}-{partner['sha256'][:16] if partner else 'own'}-{self.version}-{CACHE_VERSION}"
         path = self.cache_dir / f"{tag}.npz"
         if not path.is_file():

@@ -172,7 +172,7 @@ def test_aligned_heads_give_the_query_side_vectors_and_their_own_model_version(m
     assert _joined(rows, "tokens").shape == (N_WINDOWS, 32, E)
     for field in VECTOR_FIELDS:
         np.testing.assert_allclose(_joined(rows, field), getattr(whole, field), atol=ATOL, err_msg=field)
-    if av_frames:  # the last window's padded frames add nothing to its AV vectors (RetrievalHeadsConfig.av_mask_padding)
+    if av_frames:  # the last window's padded frames add nothing to its AV vectors (heads_cfg.av_mask_padding)
         k, n_real = E // L, N_FRAMES - (N_WINDOWS - 1) * FRAMES_PER_WINDOW
         for field in ("audio_vec", "visual_vec"):
             vec = _joined(rows, field)  # (K, E): L frames of k features, then E - L * k zeros
